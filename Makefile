@@ -1,0 +1,54 @@
+# ekmint — every command bootstraps .venv itself, so a fresh clone needs only Python 3.11+ and make.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+# Lambda runs python3.13; prefer it for the venv and for `sam build`, fall back to python3 (3.11+).
+PYTHON ?= $(shell command -v python3.13 2>/dev/null || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PY313_DIR := $(shell python3.13 -c 'import os,sys;print(os.path.dirname(sys.executable))' 2>/dev/null)
+PYTEST_ARGS ?=
+
+export AWS_DEFAULT_REGION ?= us-east-1
+export AWS_EC2_METADATA_DISABLED := true
+export SAM_CLI_TELEMETRY := 0
+
+.PHONY: help install dev test lint typecheck template-check build unit integration e2e clean
+
+help:
+	@echo "make dev    - run the local stack on http://127.0.0.1:$${PORT:-3000} (no AWS account needed)"
+	@echo "make test   - the whole suite: lint, type check, template checks, unit, integration, e2e"
+	@echo "make build  - sam build (arm64, python3.13) into .aws-sam/"
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install -q --disable-pip-version-check --upgrade pip 2>&1 | grep -v 'is ignored' || true
+	@set -o pipefail; $(BIN)/python -m pip install -q --disable-pip-version-check -e '.[dev]' 2>&1 | { grep -v 'is ignored' || true; }
+	@touch $@
+
+install: $(STAMP)
+
+dev: $(STAMP)
+	$(BIN)/ekmint dev
+
+lint: $(STAMP)
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+template-check: $(STAMP)
+	$(BIN)/cfn-lint template.yaml
+	$(BIN)/sam validate --lint --template template.yaml
+	$(BIN)/sam validate --template template.yaml
+
+build: $(STAMP)
+	PATH="$(PY313_DIR):$(CURDIR)/$(BIN):$$PATH" $(BIN)/sam build --template template.yaml
+
+test: lint typecheck template-check build
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+clean:
+	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache

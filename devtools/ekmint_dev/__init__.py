@@ -1,0 +1,1 @@
+"""Development-only tools: the OpenAI emulator, the local stack and the CLI. Never shipped."""

@@ -1,0 +1,132 @@
+"""Local AWS for development and tests: moto server over real HTTP, with the tables created from
+template.yaml's own definitions (no second copy of the schema to drift) and the secret filled."""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE = REPO_ROOT / "template.yaml"
+TABLES = ("AuditTable", "QuotaTable")
+# moto accepts any credentials; fixed ones keep a developer's real profile out of the way.
+LOCAL_ACCESS_KEY_ID = "testing"
+LOCAL_REGION = "us-east-1"
+
+
+class _CfnLoader(yaml.SafeLoader):
+    """Reads CloudFormation YAML, turning short-form tags (!Ref, !Sub …) into plain dicts."""
+
+
+def _tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
+    if isinstance(node, yaml.ScalarNode):
+        value: Any = loader.construct_scalar(node)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type,unused-ignore]
+    name = "Ref" if suffix == "Ref" else f"Fn::{suffix}"
+    return {name: value}
+
+
+_CfnLoader.add_multi_constructor("!", _tag)
+
+
+def load_template(path: Path = TEMPLATE) -> dict[str, Any]:
+    document: dict[str, Any] = yaml.load(path.read_text(), Loader=_CfnLoader)  # noqa: S506
+    return document
+
+
+def create_table_args(properties: dict[str, Any], name: str) -> tuple[dict[str, Any], str | None]:
+    """CloudFormation table properties -> (CreateTable arguments, TTL attribute)."""
+    args: dict[str, Any] = {
+        "TableName": name,
+        "AttributeDefinitions": properties["AttributeDefinitions"],
+        "KeySchema": properties["KeySchema"],
+        "BillingMode": properties.get("BillingMode", "PAY_PER_REQUEST"),
+    }
+    if properties.get("GlobalSecondaryIndexes"):
+        args["GlobalSecondaryIndexes"] = properties["GlobalSecondaryIndexes"]
+    ttl = properties.get("TimeToLiveSpecification") or {}
+    return args, ttl.get("AttributeName") if ttl.get("Enabled") else None
+
+
+@dataclass(frozen=True)
+class LocalNames:
+    audit_table: str = "ekmint-audit"
+    quota_table: str = "ekmint-quota"
+    secret_id: str = "ekmint/openai-api-key"
+
+
+def client(service: str, endpoint_url: str) -> Any:
+    session = boto3.session.Session(
+        aws_access_key_id=LOCAL_ACCESS_KEY_ID,
+        aws_secret_access_key=LOCAL_ACCESS_KEY_ID,
+        region_name=LOCAL_REGION,
+    )
+    return session.client(service, endpoint_url=endpoint_url)  # type: ignore[call-overload]
+
+
+def provision(
+    endpoint_url: str, openai_key: str, names: LocalNames = LocalNames(), template: Path = TEMPLATE
+) -> LocalNames:
+    """Create (or reset) the tables and the secret on a running moto server."""
+    resources = load_template(template)["Resources"]
+    dynamodb = client("dynamodb", endpoint_url)
+    existing = set(dynamodb.list_tables()["TableNames"])
+    for logical_id, name in (("AuditTable", names.audit_table), ("QuotaTable", names.quota_table)):
+        if name in existing:
+            continue
+        args, ttl_attribute = create_table_args(resources[logical_id]["Properties"], name)
+        dynamodb.create_table(**args)
+        if ttl_attribute:
+            dynamodb.update_time_to_live(
+                TableName=name,
+                TimeToLiveSpecification={"AttributeName": ttl_attribute, "Enabled": True},
+            )
+    put_secret(endpoint_url, names.secret_id, openai_key)
+    return names
+
+
+def put_secret(endpoint_url: str, secret_id: str, value: str) -> None:
+    secrets = client("secretsmanager", endpoint_url)
+    try:
+        secrets.create_secret(Name=secret_id, SecretString=value)
+    except secrets.exceptions.ResourceExistsException:
+        secrets.put_secret_value(SecretId=secret_id, SecretString=value)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class MotoServer:
+    """moto's threaded server on loopback; `url` is what AWS_ENDPOINT_URL points at."""
+
+    def __init__(self, port: int = 0) -> None:
+        from moto.server import ThreadedMotoServer
+
+        self.port = port or free_port()
+        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> MotoServer:
+        self._server.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.stop()
+
+    def reset(self) -> None:
+        """Forget every resource (moto's own reset route)."""
+        import httpx
+
+        httpx.post(f"{self.url}/moto-api/reset", timeout=5).raise_for_status()

@@ -1,0 +1,1 @@
+"""ekmint: what runs in Lambda. Nothing here imports ekmint_dev."""

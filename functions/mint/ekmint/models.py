@@ -1,0 +1,85 @@
+"""The service's request and answer bodies.
+
+The request follows the shape of OpenAI's own client-secret request (so frontend authors can
+read OpenAI's docs) but forbids anything OpenAI's shape does not have. Whether a caller may set
+a field at all is the session policy's call (policy.py), not these models'.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+JsonObject = dict[str, Any]
+
+
+class _Strict(BaseModel):
+    # strict: "300" is not 300; forbid: unknown fields are refused, never passed on to OpenAI.
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class AudioInputRequest(_Strict):
+    format: JsonObject | None = None
+    noise_reduction: JsonObject | None = None
+    transcription: JsonObject | None = None
+    turn_detection: JsonObject | None = None
+
+
+class AudioOutputRequest(_Strict):
+    format: JsonObject | None = None
+    voice: str | None = None
+    speed: float | None = None
+
+
+class AudioRequest(_Strict):
+    input: AudioInputRequest | None = None
+    output: AudioOutputRequest | None = None
+
+
+class SessionRequest(_Strict):
+    type: Literal["realtime", "transcription"] = "realtime"
+    model: str | None = None
+    instructions: str | None = None
+    audio: AudioRequest | None = None
+    output_modalities: list[str] | None = None
+    tools: list[JsonObject] | None = None
+    tool_choice: str | JsonObject | None = None
+    tracing: str | JsonObject | None = None
+    truncation: str | JsonObject | None = None
+    max_output_tokens: int | Literal["inf"] | None = None
+    prompt: JsonObject | None = None
+    include: list[str] | None = None
+
+
+class ExpiresAfterRequest(_Strict):
+    anchor: Literal["created_at"] = "created_at"
+    seconds: int | None = None
+
+
+class ClientSecretRequest(_Strict):
+    session: SessionRequest = Field(default_factory=SessionRequest)
+    expires_after: ExpiresAfterRequest = Field(default_factory=ExpiresAfterRequest)
+
+
+class SessionSummary(BaseModel):
+    type: str
+    model: str | None = None
+    voice: str | None = None
+
+
+class ClientSecretAnswer(BaseModel):
+    value: str
+    expires_at: int
+    session: SessionSummary
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+    action: str
+    request_id: str
+
+
+class ErrorEnvelope(BaseModel):
+    error: ErrorBody

@@ -1,0 +1,99 @@
+"""What the mint logic needs from an HTTP API (payload 2.0) event, and the checks made on it
+before the body is even parsed: origin, identity, size, media type."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .cors import origin_allowed
+from .errors import (
+    InvalidSessionConfig,
+    OriginNotAllowed,
+    PayloadTooLarge,
+    Unauthorized,
+    UnsupportedMediaType,
+)
+
+MAX_HEADER_ECHO_CHARS = 256
+
+
+@dataclass(frozen=True)
+class Incoming:
+    request_id: str
+    body: bytes
+    body_error: str | None
+    content_type: str | None
+    origin: str | None
+    source_ip: str | None
+    user_agent: str | None
+    jwt_sub: str | None
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    # API Gateway lowercases header names in 2.0 events; tests and other gateways may not.
+    for key, value in headers.items():
+        if key.lower() == name:
+            return value[:MAX_HEADER_ECHO_CHARS] if name != "content-type" else value
+    return None
+
+
+def from_event(event: Mapping[str, Any], fallback_request_id: str) -> Incoming:
+    headers = event.get("headers") or {}
+    context = event.get("requestContext") or {}
+    http = context.get("http") or {}
+    claims = ((context.get("authorizer") or {}).get("jwt") or {}).get("claims") or {}
+    sub = claims.get("sub")
+    raw = event.get("body") or ""
+    body_error = None
+    if event.get("isBase64Encoded"):
+        try:
+            body = base64.b64decode(raw, validate=True)
+        except (binascii.Error, ValueError):
+            body, body_error = b"", "the body is marked base64 but does not decode"
+    else:
+        body = raw.encode("utf-8", "surrogatepass")
+    return Incoming(
+        request_id=str(context.get("requestId") or fallback_request_id),
+        body=body,
+        body_error=body_error,
+        content_type=_header(headers, "content-type"),
+        origin=_header(headers, "origin"),
+        source_ip=http.get("sourceIp"),
+        user_agent=_header(headers, "user-agent"),
+        jwt_sub=str(sub) if sub else None,
+    )
+
+
+def check_origin(incoming: Incoming, allowed: Sequence[str]) -> None:
+    if not origin_allowed(incoming.origin, allowed):
+        raise OriginNotAllowed(f"origin {incoming.origin!r} is not allowed to mint keys")
+
+
+def principal_of(incoming: Incoming, auth_mode: str) -> tuple[str, str]:
+    """(principal, kind): the token's subject in jwt mode, the source IP otherwise."""
+    if auth_mode == "jwt":
+        # API Gateway's authorizer should have refused this already; this is defense in depth.
+        if not incoming.jwt_sub:
+            raise Unauthorized("this service requires a signed-in caller")
+        return incoming.jwt_sub, "sub"
+    return incoming.source_ip or "unknown", "ip"
+
+
+def check_body(incoming: Incoming, max_body_bytes: int) -> None:
+    if len(incoming.body) > max_body_bytes:
+        raise PayloadTooLarge(
+            f"the body is {len(incoming.body)} bytes; the limit is {max_body_bytes}"
+        )
+    if incoming.body_error:
+        raise InvalidSessionConfig(incoming.body_error)
+    if not incoming.body.strip():
+        return
+    media_type = (incoming.content_type or "").split(";", 1)[0].strip().lower()
+    if media_type != "application/json":
+        raise UnsupportedMediaType(
+            f"the body's content type is {media_type or 'missing'}; expected application/json"
+        )

@@ -1,0 +1,241 @@
+"""OpenAI's `POST /realtime/client_secrets`, with retries that fit inside the deadline.
+
+One httpx.Client per execution environment keeps the TLS connection alive between mints.
+Retries follow OpenAI's SDK conventions (retry-after-ms, retry-after, x-should-retry) with our
+own bounds: the SDK's defaults (600 s read timeout) would outlive any Lambda.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from .deadline import Deadline
+from .errors import OpenAIUnavailable, TokenGenerationFailed
+
+CLIENT_SECRETS_PATH = "/realtime/client_secrets"
+RETRYABLE_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
+# Longest server-asked wait we will honour; beyond it, answer 503 with that Retry-After.
+MAX_RETRY_AFTER_S = 60.0
+JITTER = 0.25
+# An attempt with less time than this left is not worth starting.
+MIN_ATTEMPT_S = 0.2
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_attempts: int = 4
+    backoff_base_s: float = 1.0
+    connect_timeout_s: float = 2.0
+    read_timeout_s: float = 8.0
+
+    def backoff_s(self, retry_number: int, rand: Callable[[], float]) -> float:
+        """1, 2, 4 s … times a jitter factor in [1 - JITTER, 1 + JITTER)."""
+        return float(
+            self.backoff_base_s * 2 ** (retry_number - 1) * (1 - JITTER + 2 * JITTER * rand())
+        )
+
+
+@dataclass
+class Attempt:
+    status: int | None
+    outcome: str
+    latency_ms: float
+    upstream_request_id: str | None = None
+
+
+@dataclass
+class UpstreamReport:
+    """What the audit record keeps of the upstream exchange, success or not."""
+
+    attempts: list[Attempt] = field(default_factory=list)
+    key_refreshed: bool = False
+
+    @property
+    def last_request_id(self) -> str | None:
+        for attempt in reversed(self.attempts):
+            if attempt.upstream_request_id:
+                return attempt.upstream_request_id
+        return None
+
+    @property
+    def last_status(self) -> int | None:
+        return self.attempts[-1].status if self.attempts else None
+
+    @property
+    def latency_ms(self) -> float:
+        return sum(a.latency_ms for a in self.attempts)
+
+
+@dataclass(frozen=True)
+class ClientSecret:
+    value: str
+    expires_at: int
+    session: dict[str, Any]
+
+
+class UpstreamFailure(Exception):
+    """Carries the caller-facing error and the report, so failures are audited too."""
+
+    def __init__(self, error: TokenGenerationFailed | OpenAIUnavailable, report: UpstreamReport):
+        super().__init__(error.message)
+        self.error = error
+        self.report = report
+
+
+def make_client(base_url: str, policy: RetryPolicy) -> httpx.Client:
+    return httpx.Client(
+        base_url=base_url,
+        timeout=httpx.Timeout(policy.read_timeout_s, connect=policy.connect_timeout_s),
+        limits=httpx.Limits(max_connections=4, max_keepalive_connections=2, keepalive_expiry=60),
+        headers={"User-Agent": "ekmint/0.1"},
+    )
+
+
+def _retry_after_s(response: httpx.Response) -> float | None:
+    headers = response.headers
+    try:
+        if "retry-after-ms" in headers:
+            return float(headers["retry-after-ms"]) / 1000
+        if "retry-after" in headers:
+            return float(headers["retry-after"])
+    except ValueError:
+        # An HTTP-date retry-after is legal but OpenAI sends seconds; fall back to backoff.
+        return None
+    return None
+
+
+def _error_code(response: httpx.Response) -> str | None:
+    try:
+        error = response.json().get("error") or {}
+        code = error.get("code") or error.get("type")
+    except (ValueError, AttributeError):
+        return None
+    return str(code) if code else None
+
+
+def _should_retry(response: httpx.Response, code: str | None) -> bool:
+    if code == "insufficient_quota":
+        # A 429 that no retry fixes: the account is out of credit.
+        return False
+    forced = response.headers.get("x-should-retry")
+    if forced == "true":
+        return True
+    if forced == "false":
+        return False
+    return response.status_code in RETRYABLE_STATUS
+
+
+def _parse_success(response: httpx.Response) -> ClientSecret:
+    try:
+        document = response.json()
+    except ValueError:
+        document = None
+    if not isinstance(document, dict):
+        raise ValueError("the answer is not a JSON object")
+    value = document.get("value")
+    expires_at = document.get("expires_at")
+    session = document.get("session")
+    if not isinstance(value, str) or not value.startswith("ek_"):
+        raise ValueError("the answer has no ek_ value")
+    if not isinstance(expires_at, int) or isinstance(expires_at, bool):
+        raise ValueError("the answer has no integer expires_at")
+    return ClientSecret(
+        value=value, expires_at=expires_at, session=session if isinstance(session, dict) else {}
+    )
+
+
+def create_client_secret(
+    client: httpx.Client,
+    body: dict[str, Any],
+    get_key: Callable[[bool], str],
+    deadline: Deadline,
+    policy: RetryPolicy,
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+    rand: Callable[[], float] = random.random,
+    clock: Callable[[], float] = time.monotonic,
+) -> tuple[ClientSecret, UpstreamReport]:
+    """Mint one client secret or raise UpstreamFailure; never runs past `deadline`."""
+    report = UpstreamReport()
+    retries = 0
+    while True:
+        left = deadline.remaining()
+        if left < MIN_ATTEMPT_S:
+            raise _unavailable(report, "OpenAI did not answer in time.", retry_after_s=2)
+        timeout = httpx.Timeout(
+            min(policy.read_timeout_s, left), connect=min(policy.connect_timeout_s, left)
+        )
+        started = clock()
+        try:
+            response = client.post(
+                CLIENT_SECRETS_PATH,
+                json=body,
+                headers={"Authorization": f"Bearer {get_key(False)}"},
+                timeout=timeout,
+            )
+        except httpx.TimeoutException:
+            report.attempts.append(Attempt(None, "timeout", (clock() - started) * 1000))
+            wait_s: float | None = None
+        except httpx.TransportError as exc:
+            report.attempts.append(Attempt(None, type(exc).__name__, (clock() - started) * 1000))
+            wait_s = None
+        else:
+            latency_ms = (clock() - started) * 1000
+            request_id = response.headers.get("x-request-id")
+            status = response.status_code
+            if status == 200:
+                try:
+                    secret = _parse_success(response)
+                except ValueError as exc:
+                    report.attempts.append(Attempt(status, "malformed", latency_ms, request_id))
+                    raise UpstreamFailure(
+                        TokenGenerationFailed(f"OpenAI's answer was unusable: {exc}."), report
+                    ) from None
+                report.attempts.append(Attempt(status, "ok", latency_ms, request_id))
+                return secret, report
+            code = _error_code(response)
+            report.attempts.append(Attempt(status, code or "error", latency_ms, request_id))
+            if status == 401 and not report.key_refreshed:
+                # The key may have been rotated since we cached it: fetch it once more.
+                get_key(True)
+                report.key_refreshed = True
+                continue
+            if not _should_retry(response, code):
+                if status in RETRYABLE_STATUS and code != "insufficient_quota":
+                    # Transient by nature, but OpenAI said not to retry (x-should-retry: false).
+                    raise _unavailable(report, "OpenAI is unavailable.", retry_after_s=None)
+                raise _permanent(report, status, code)
+            wait_s = _retry_after_s(response)
+            if wait_s is not None and wait_s > MAX_RETRY_AFTER_S:
+                raise _unavailable(report, "OpenAI asked us to wait.", retry_after_s=wait_s)
+
+        retries += 1
+        if len(report.attempts) >= policy.max_attempts + int(report.key_refreshed):
+            raise _unavailable(report, "OpenAI kept failing.", retry_after_s=wait_s)
+        delay_s = wait_s if wait_s is not None else policy.backoff_s(retries, rand)
+        if delay_s + MIN_ATTEMPT_S > deadline.remaining():
+            raise _unavailable(report, "OpenAI kept failing.", retry_after_s=delay_s)
+        sleep(delay_s)
+
+
+def _unavailable(
+    report: UpstreamReport, message: str, *, retry_after_s: float | None
+) -> UpstreamFailure:
+    seconds = max(1, round(retry_after_s)) if retry_after_s else 2
+    return UpstreamFailure(OpenAIUnavailable(message, retry_after_s=seconds), report)
+
+
+def _permanent(report: UpstreamReport, status: int, code: str | None) -> UpstreamFailure:
+    if status == 401:
+        message = "OpenAI refused the service's API key."
+    elif code == "insufficient_quota":
+        message = "The OpenAI account behind this service is out of quota."
+    else:
+        message = f"OpenAI refused the request (HTTP {status}{f', {code}' if code else ''})."
+    return UpstreamFailure(TokenGenerationFailed(message), report)

@@ -1,0 +1,100 @@
+"""Fixtures for the real parts (moto server, the OpenAI emulator) and the run-wide secret scan.
+
+Every test's captured output (stdout, stderr, logs) is scanned for the fake OpenAI keys and for
+any `ek_` value; a test whose output holds one fails, whatever it asserted.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Callable, Iterator
+from types import ModuleType
+from typing import Any
+
+import pytest
+from support import OPENAI_KEY, ORIGIN, find_leaks
+
+from ekmint_dev.local_aws import LocalNames, MotoServer, provision
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    captured = "\n".join(content for _, content in report.sections)
+    leaks = find_leaks(captured)
+    if leaks and report.outcome != "failed":
+        report.outcome = "failed"
+        report.longrepr = f"secret hygiene: the test's output contains {sorted(set(leaks))}"
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[MotoServer]:
+    server = MotoServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def emulator() -> Iterator[Any]:
+    from ekmint_dev.emulator import Emulator
+
+    emu = Emulator(api_keys=[OPENAI_KEY]).start()
+    yield emu
+    emu.stop()
+
+
+@pytest.fixture
+def aws(moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch) -> LocalNames:
+    """A clean local AWS for each test: tables from template.yaml and the secret."""
+    moto_server.reset()
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server.url)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    return provision(moto_server.url, OPENAI_KEY)
+
+
+@pytest.fixture
+def emu(emulator: Any) -> Any:
+    emulator.clear_faults()
+    emulator.clear_requests()
+    emulator.set_api_keys([OPENAI_KEY])
+    return emulator
+
+
+def base_env(names: LocalNames, upstream_url: str) -> dict[str, str]:
+    return {
+        "OPENAI_SECRET_ID": names.secret_id,
+        "AUDIT_TABLE_NAME": names.audit_table,
+        "QUOTA_TABLE_NAME": names.quota_table,
+        "OPENAI_BASE_URL": upstream_url,
+        "ALLOWED_ORIGINS": f"{ORIGIN},http://127.0.0.1:3000",
+        "QUOTA_PER_MINUTE": "1000",
+        "QUOTA_PER_DAY": "10000",
+        "GLOBAL_DAILY_CAP": "100000",
+        # Fast retries so fault tests take milliseconds; the schedule's shape is unit-tested.
+        "UPSTREAM_BACKOFF_BASE_S": "0.02",
+        "UPSTREAM_READ_TIMEOUT_S": "1",
+        "POWERTOOLS_LOG_LEVEL": "DEBUG",
+        "POWERTOOLS_SERVICE_NAME": "ekmint",
+    }
+
+
+HandlerFactory = Callable[..., ModuleType]
+
+
+@pytest.fixture
+def make_handler(aws: LocalNames, emu: Any, monkeypatch: pytest.MonkeyPatch) -> HandlerFactory:
+    """Import the real handler module, fresh (a cold start), with these settings."""
+
+    def _make(**overrides: str) -> ModuleType:
+        env = base_env(aws, emu.url) | overrides
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        if "ekmint.handler" in sys.modules:
+            return importlib.reload(sys.modules["ekmint.handler"])
+        return importlib.import_module("ekmint.handler")
+
+    return _make

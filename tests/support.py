@@ -1,0 +1,110 @@
+"""Shared test values and helpers: the fake keys whose appearance anywhere is a leak, event
+loading, and running the real handler on an event."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from ekmint_dev.events import http_api_event
+from ekmint_dev.lambda_context import LocalLambdaContext
+
+REPO = Path(__file__).resolve().parents[1]
+EVENTS = REPO / "events"
+
+# Fake OpenAI keys. They must never show up in any output of the run (conftest scans for them).
+# The dots keep them from looking like real keys to secret scanners.
+OPENAI_KEY = "sk-local.test.key.for-ekmint.0001"
+ROTATED_KEY = "sk-local.test.key.for-ekmint.0002"
+SECRET_VALUES = (OPENAI_KEY, ROTATED_KEY)
+EK_VALUE = re.compile(r"ek_[A-Za-z0-9_\-]{8,}")
+ORIGIN = "http://localhost:3000"
+
+
+def load_event(name: str) -> dict[str, Any]:
+    event: dict[str, Any] = json.loads((EVENTS / f"{name}.json").read_text())
+    return event
+
+
+def event_env() -> dict[str, str]:
+    env: dict[str, str] = json.loads((EVENTS / "env.json").read_text())["Parameters"]
+    return env
+
+
+def post(
+    body: bytes | str | dict[str, Any] | None = None,
+    *,
+    origin: str | None = ORIGIN,
+    content_type: str | None = "application/json",
+    source_ip: str = "198.51.100.7",
+    headers: list[tuple[str, str]] | None = None,
+    claims: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    if isinstance(body, dict):
+        body = json.dumps(body)
+    raw = body.encode() if isinstance(body, str) else (body or b"")
+    all_headers = [("user-agent", "pytest")]
+    if origin:
+        all_headers.append(("origin", origin))
+    if content_type and raw:
+        all_headers.append(("content-type", content_type))
+    all_headers.extend(headers or [])
+    return http_api_event(
+        "POST",
+        "/api/client-secret",
+        all_headers,
+        raw,
+        source_ip=source_ip,
+        route_key="POST /api/client-secret",
+        jwt_claims=claims,
+    )
+
+
+def invoke(handler: ModuleType, event: dict[str, Any], timeout_s: float = 25.0) -> dict[str, Any]:
+    result: dict[str, Any] = handler.lambda_handler(event, LocalLambdaContext(timeout_s=timeout_s))
+    return result
+
+
+def body_of(result: dict[str, Any]) -> dict[str, Any]:
+    body: dict[str, Any] = json.loads(result["body"]) if result.get("body") else {}
+    return body
+
+
+def header(result: dict[str, Any], name: str) -> str | None:
+    for key, value in (result.get("headers") or {}).items():
+        if key.lower() == name.lower():
+            return str(value)
+    return None
+
+
+def find_leaks(text: str) -> list[str]:
+    leaks = [f"OpenAI key {value[:12]}…" for value in SECRET_VALUES if value in text]
+    leaks += [f"ek_ value {m.group()[:8]}…" for m in EK_VALUE.finditer(text)]
+    return leaks
+
+
+class LogTap:
+    """Copies every line the handler's Powertools logger writes, formatted as in CloudWatch."""
+
+    def __init__(self, handler: ModuleType) -> None:
+        import io
+        import logging
+
+        self._buffer = io.StringIO()
+        self._logger = logging.getLogger(handler.logger.name)
+        self._tap = logging.StreamHandler(self._buffer)
+        self._tap.setFormatter(handler.logger.registered_handler.formatter)
+        self._logger.addHandler(self._tap)
+
+    @property
+    def text(self) -> str:
+        return self._buffer.getvalue()
+
+    def lines(self) -> list[dict[str, Any]]:
+        return [json.loads(line) for line in self.text.splitlines() if line.startswith("{")]
+
+    def close(self) -> None:
+        self._logger.removeHandler(self._tap)

@@ -1,0 +1,213 @@
+"""The retry and error-mapping rules of the upstream call, against httpx's mock transport and a
+fake clock (so backoff schedules are checked exactly, without sleeping)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+
+from ekmint.deadline import Deadline
+from ekmint.errors import OpenAIUnavailable, TokenGenerationFailed
+from ekmint.upstream import RetryPolicy, UpstreamFailure, create_client_secret
+
+GOOD = {"value": "ek_unit", "expires_at": 1_900_000_000, "session": {"type": "realtime"}}
+POLICY = RetryPolicy(max_attempts=4, backoff_base_s=1.0, connect_timeout_s=2, read_timeout_s=8)
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(round(seconds, 3))
+        self.now += seconds
+
+
+Handler = Callable[[httpx.Request], httpx.Response]
+
+
+def scripted(*answers: httpx.Response | Exception) -> tuple[Handler, list[httpx.Request]]:
+    seen: list[httpx.Request] = []
+    queue = list(answers)
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        answer = queue.pop(0) if len(queue) > 1 else queue[0]
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    return handle, seen
+
+
+def error(status: int, code: str | None = None, headers: dict[str, str] | None = None) -> httpx.Response:
+    body = {"error": {"message": "x", "type": code or "server_error", "param": None, "code": code}}
+    return httpx.Response(status, json=body, headers=headers or {})
+
+
+def run(
+    *answers: httpx.Response | Exception,
+    budget_s: float = 25.0,
+    keys: list[str] | None = None,
+) -> tuple[Any, list[httpx.Request], FakeClock, list[bool]]:
+    handle, seen = scripted(*answers)
+    clock = FakeClock()
+    refreshes: list[bool] = []
+    key_values = keys or ["sk-first"]
+
+    def get_key(refresh: bool) -> str:
+        refreshes.append(refresh)
+        return key_values[min(refreshes.count(True), len(key_values) - 1)]
+
+    client = httpx.Client(transport=httpx.MockTransport(handle), base_url="https://api.test/v1")
+    try:
+        result: Any = create_client_secret(
+            client,
+            {"session": {"type": "realtime"}},
+            get_key,
+            Deadline(at=clock() + budget_s, clock=clock),
+            POLICY,
+            sleep=clock.sleep,
+            rand=lambda: 0.5,
+            clock=clock,
+        )
+    except UpstreamFailure as failure:
+        result = failure
+    return result, seen, clock, refreshes
+
+
+def test_backoff_doubles_from_one_second_with_bounded_jitter() -> None:
+    assert [POLICY.backoff_s(n, lambda: 0.5) for n in (1, 2, 3)] == [1.0, 2.0, 4.0]
+    assert POLICY.backoff_s(1, lambda: 0.0) == 0.75
+    assert POLICY.backoff_s(1, lambda: 0.999) < 1.25
+
+
+def test_success_posts_the_body_to_client_secrets_with_the_bearer_key() -> None:
+    (secret, report), seen, _, _ = run(httpx.Response(200, json=GOOD, headers={"x-request-id": "req_1"}))
+    assert secret.value == "ek_unit" and secret.expires_at == GOOD["expires_at"]
+    assert seen[0].url.path == "/v1/realtime/client_secrets"
+    assert seen[0].headers["authorization"] == "Bearer sk-first"
+    assert json.loads(seen[0].content) == {"session": {"type": "realtime"}}
+    assert report.last_request_id == "req_1" and len(report.attempts) == 1
+
+
+def test_retries_5xx_on_the_1_2_4_second_schedule_then_gives_up_with_503() -> None:
+    failure, seen, clock, _ = run(error(500))
+    assert isinstance(failure.error, OpenAIUnavailable)
+    assert len(seen) == 4
+    assert clock.sleeps == [1.0, 2.0, 4.0]
+    assert failure.error.retry_after_s is not None
+
+
+@pytest.mark.parametrize("status", [408, 409, 429, 500, 502, 503, 504])
+def test_retryable_statuses_are_retried_until_success(status: int) -> None:
+    (secret, report), seen, _, _ = run(error(status), httpx.Response(200, json=GOOD))
+    assert secret.value == "ek_unit" and len(seen) == 2
+
+
+def test_retries_429_after_retry_after_seconds() -> None:
+    _, seen, clock, _ = run(error(429, "rate_limit_exceeded", {"retry-after": "3"}), httpx.Response(200, json=GOOD))
+    assert clock.sleeps == [3.0] and len(seen) == 2
+
+
+def test_retry_after_ms_wins_over_retry_after() -> None:
+    _, _, clock, _ = run(
+        error(429, None, {"retry-after-ms": "250", "retry-after": "9"}), httpx.Response(200, json=GOOD)
+    )
+    assert clock.sleeps == [0.25]
+
+
+def test_a_retry_after_longer_than_a_minute_is_passed_to_the_caller() -> None:
+    failure, seen, clock, _ = run(error(429, None, {"retry-after": "120"}))
+    assert isinstance(failure.error, OpenAIUnavailable)
+    assert failure.error.retry_after_s == 120 and len(seen) == 1 and clock.sleeps == []
+
+
+def test_insufficient_quota_is_never_retried() -> None:
+    failure, seen, _, _ = run(error(429, "insufficient_quota"))
+    assert isinstance(failure.error, TokenGenerationFailed) and len(seen) == 1
+
+
+@pytest.mark.parametrize("status", [400, 403, 404, 422])
+def test_client_errors_are_not_retried(status: int) -> None:
+    failure, seen, _, _ = run(error(status, "invalid_request_error"))
+    assert isinstance(failure.error, TokenGenerationFailed) and len(seen) == 1
+    assert f"HTTP {status}" in failure.error.message
+
+
+def test_x_should_retry_false_stops_retries_of_a_5xx() -> None:
+    failure, seen, _, _ = run(error(503, None, {"x-should-retry": "false"}))
+    assert isinstance(failure.error, OpenAIUnavailable) and len(seen) == 1
+
+
+def test_x_should_retry_true_retries_even_a_400() -> None:
+    (secret, _), seen, _, _ = run(error(400, None, {"x-should-retry": "true"}), httpx.Response(200, json=GOOD))
+    assert secret.value == "ek_unit" and len(seen) == 2
+
+
+def test_401_refreshes_the_key_once_and_retries_with_the_new_one() -> None:
+    (secret, report), seen, clock, refreshes = run(
+        error(401, "invalid_api_key"), httpx.Response(200, json=GOOD), keys=["sk-old", "sk-new"]
+    )
+    assert secret.value == "ek_unit" and report.key_refreshed
+    assert [r.headers["authorization"] for r in seen] == ["Bearer sk-old", "Bearer sk-new"]
+    assert refreshes.count(True) == 1 and clock.sleeps == []
+
+
+def test_401_after_the_refresh_is_token_generation_failed() -> None:
+    failure, seen, _, refreshes = run(error(401, "invalid_api_key"))
+    assert isinstance(failure.error, TokenGenerationFailed)
+    assert len(seen) == 2 and refreshes.count(True) == 1
+    assert "sk-" not in failure.error.message
+
+
+@pytest.mark.parametrize(
+    "exc", [httpx.ConnectError("refused"), httpx.ReadTimeout("slow"), httpx.RemoteProtocolError("reset")]
+)
+def test_transport_errors_are_retried(exc: Exception) -> None:
+    (secret, report), seen, _, _ = run(exc, httpx.Response(200, json=GOOD))
+    assert secret.value == "ek_unit" and len(seen) == 2
+    assert report.attempts[0].status is None
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        httpx.Response(200, text="<html>oops</html>"),
+        httpx.Response(200, json={"expires_at": 1}),
+        httpx.Response(200, json={"value": "ek_x"}),
+        httpx.Response(200, json={"value": "sk-not-ephemeral", "expires_at": 1}),
+        httpx.Response(200, json={"value": "ek_x", "expires_at": "soon"}),
+        httpx.Response(200, json=[1]),
+    ],
+)
+def test_malformed_success_is_token_generation_failed_without_retry(answer: httpx.Response) -> None:
+    failure, seen, _, _ = run(answer)
+    assert isinstance(failure.error, TokenGenerationFailed) and len(seen) == 1
+
+
+def test_never_sleeps_past_the_deadline() -> None:
+    failure, seen, clock, _ = run(error(503), budget_s=2.5)
+    assert isinstance(failure.error, OpenAIUnavailable)
+    # 1 s backoff fits in 2.5 s, the next 2 s does not: two attempts, one sleep.
+    assert len(seen) == 2 and clock.sleeps == [1.0]
+    assert clock.now - 1000.0 <= 2.5
+
+
+def test_each_attempt_timeout_is_capped_by_the_time_left() -> None:
+    _, seen, _, _ = run(httpx.Response(200, json=GOOD), budget_s=1.5)
+    timeouts = seen[0].extensions["timeout"]
+    assert timeouts["read"] == 1.5 and timeouts["connect"] == 1.5
+
+
+def test_no_attempt_when_the_deadline_has_passed() -> None:
+    failure, seen, _, _ = run(httpx.Response(200, json=GOOD), budget_s=0.0)
+    assert isinstance(failure.error, OpenAIUnavailable) and seen == []
