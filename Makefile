@@ -3,11 +3,15 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 # Lambda runs python3.13; prefer it for the venv and for `sam build`, fall back to python3 (3.11+).
-PYTHON ?= $(shell command -v python3.13 2>/dev/null || command -v python3)
+# A pyenv shim for a version that is not selected exists but fails, so each candidate is run.
+FIND_PY313 := for c in python3.13 $$HOME/.pyenv/versions/3.13*/bin/python3.13; do \
+  "$$c" -c 'import sys;print(sys.executable)' 2>/dev/null && break; done
+PY313 := $(shell $(FIND_PY313))
+PYTHON ?= $(or $(PY313),$(shell command -v python3))
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-PY313_DIR := $(shell python3.13 -c 'import os,sys;print(os.path.dirname(sys.executable))' 2>/dev/null)
+PY313_DIR := $(if $(PY313),$(dir $(PY313)),$(CURDIR)/$(BIN)/)
 PYTEST_ARGS ?=
 
 export AWS_DEFAULT_REGION ?= us-east-1

@@ -33,7 +33,13 @@ def test_every_event_file_has_an_expectation() -> None:
 def handler(make_handler: HandlerFactory) -> Any:
     env = event_env()
     # Point the sample settings at this test's local AWS and emulator.
-    env = {k: v for k, v in env.items() if k not in {"OPENAI_SECRET_ID", "AUDIT_TABLE_NAME", "QUOTA_TABLE_NAME"}}
+    # Logs stay at DEBUG for the secret scan (the logger keeps its first level across reloads).
+    env = {
+        k: v
+        for k, v in env.items()
+        if k
+        not in {"OPENAI_SECRET_ID", "AUDIT_TABLE_NAME", "QUOTA_TABLE_NAME", "POWERTOOLS_LOG_LEVEL"}
+    }
     return make_handler(**env)
 
 
@@ -54,9 +60,15 @@ def test_event_gets_the_status_design_md_says(handler: Any, emu: Any, name: str)
         assert len(emu.requests) == 1
 
 
-def test_full_session_event_passes_opened_fields_and_caller_instructions(handler: Any, emu: Any) -> None:
+def test_full_session_event_passes_opened_fields_and_caller_instructions(
+    handler: Any, emu: Any
+) -> None:
     result = invoke(handler, load_event("full-session"))
-    assert body_of(result)["session"] == {"type": "realtime", "model": "gpt-realtime", "voice": "cedar"}
+    assert body_of(result)["session"] == {
+        "type": "realtime",
+        "model": "gpt-realtime",
+        "voice": "cedar",
+    }
     sent = emu.requests[0]["body"]
     assert sent["session"]["instructions"].startswith("Speak like a museum guide")
     assert sent["session"]["audio"]["input"]["turn_detection"]["type"] == "server_vad"

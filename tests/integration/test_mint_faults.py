@@ -71,21 +71,45 @@ def test_refused_requests_are_audited_and_never_reach_openai(
 
 # fault script, expected status, expected code, expected upstream attempts
 UPSTREAM_FAULTS = [
-    pytest.param([{"kind": "status", "status": 429, "retry_after_s": 0.05}], 200, None, 2, id="429-then-ok"),
-    pytest.param([{"kind": "status", "status": 429, "sticky": True}], 503, "openai_api_unavailable", 4, id="429-always"),
-    pytest.param([{"kind": "insufficient_quota"}], 502, "token_generation_failed", 1, id="insufficient-quota"),
+    pytest.param(
+        [{"kind": "status", "status": 429, "retry_after_s": 0.05}], 200, None, 2, id="429-then-ok"
+    ),
+    pytest.param(
+        [{"kind": "status", "status": 429, "sticky": True}],
+        503,
+        "openai_api_unavailable",
+        4,
+        id="429-always",
+    ),
+    pytest.param(
+        [{"kind": "insufficient_quota"}], 502, "token_generation_failed", 1, id="insufficient-quota"
+    ),
     pytest.param([{"kind": "status", "status": 500}], 200, None, 2, id="500-then-ok"),
-    pytest.param([{"kind": "status", "status": 502, "sticky": True}], 503, "openai_api_unavailable", 4, id="502-always"),
+    pytest.param(
+        [{"kind": "status", "status": 502, "sticky": True}],
+        503,
+        "openai_api_unavailable",
+        4,
+        id="502-always",
+    ),
     pytest.param([{"kind": "status", "status": 503, "repeat": 2}], 200, None, 3, id="503-twice"),
     pytest.param([{"kind": "status", "status": 504}], 200, None, 2, id="504-then-ok"),
-    pytest.param([{"kind": "status", "status": 400, "code": "invalid_value"}], 502, "token_generation_failed", 1, id="400"),
+    pytest.param(
+        [{"kind": "status", "status": 400, "code": "invalid_value"}],
+        502,
+        "token_generation_failed",
+        1,
+        id="400",
+    ),
     pytest.param([{"kind": "status", "status": 403}], 502, "token_generation_failed", 1, id="403"),
     pytest.param([{"kind": "status", "status": 404}], 502, "token_generation_failed", 1, id="404"),
     pytest.param([{"kind": "hang", "seconds": 5}], 200, None, 2, id="hang-then-ok"),
     pytest.param([{"kind": "reset"}], 200, None, 2, id="reset-then-ok"),
     pytest.param([{"kind": "malformed"}], 502, "token_generation_failed", 1, id="malformed-json"),
     pytest.param([{"kind": "missing_value"}], 502, "token_generation_failed", 1, id="no-value"),
-    pytest.param([{"kind": "missing_expires_at"}], 502, "token_generation_failed", 1, id="no-expires-at"),
+    pytest.param(
+        [{"kind": "missing_expires_at"}], 502, "token_generation_failed", 1, id="no-expires-at"
+    ),
     pytest.param([{"kind": "bad_value"}], 502, "token_generation_failed", 1, id="not-ek-value"),
 ]
 
@@ -135,7 +159,9 @@ def test_a_hanging_openai_is_answered_before_the_lambda_deadline(
     assert elapsed < 3.0
 
 
-def test_connection_refused_is_retried_then_503(make_handler: HandlerFactory, aws: LocalNames) -> None:
+def test_connection_refused_is_retried_then_503(
+    make_handler: HandlerFactory, aws: LocalNames
+) -> None:
     handler = make_handler(OPENAI_BASE_URL=f"http://127.0.0.1:{free_port()}/v1")
     result = invoke(handler, post({}))
     assert result["statusCode"] == 503
@@ -229,7 +255,9 @@ def test_audit_table_missing_withholds_the_key_and_logs_the_record(
     assert len(emu.requests) == 1
     failed = [line for line in tap.lines() if line.get("message") == "audit write failed"]
     assert len(failed) == 1 and failed[0]["level"] == "ERROR"
-    assert failed[0]["audit"]["outcome"] == "minted"
+    # The logged record says what the caller got, and still traces the minted key.
+    assert failed[0]["audit"]["outcome"] == "failed"
+    assert failed[0]["audit"]["error_code"] == "audit_unavailable"
     assert failed[0]["audit"]["key_fingerprint"].startswith("sha256:")
 
 

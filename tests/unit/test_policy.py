@@ -38,7 +38,11 @@ def test_empty_body_gets_every_server_default() -> None:
 def test_allowed_model_voice_and_ttl_pass_through() -> None:
     result = effective(
         {
-            "session": {"type": "realtime", "model": "gpt-realtime", "audio": {"output": {"voice": "cedar"}}},
+            "session": {
+                "type": "realtime",
+                "model": "gpt-realtime",
+                "audio": {"output": {"voice": "cedar"}},
+            },
             "expires_after": {"seconds": 120},
         }
     )
@@ -76,9 +80,12 @@ def test_locked_instructions_are_refused() -> None:
 
 def test_open_instructions_respect_the_length_cap() -> None:
     policy = SessionPolicy(caller_instructions=True, max_instructions_chars=20)
-    assert effective({"session": {"instructions": "be brief"}}, policy).upstream_body["session"][
-        "instructions"
-    ] == "be brief"
+    assert (
+        effective({"session": {"instructions": "be brief"}}, policy).upstream_body["session"][
+            "instructions"
+        ]
+        == "be brief"
+    )
     assert "longer than 20" in refusal({"session": {"instructions": "x" * 21}}, policy).message
 
 
@@ -88,7 +95,10 @@ def test_open_instructions_respect_the_length_cap() -> None:
         ({"tools": [{"type": "function", "name": "pay"}]}, "session.tools"),
         ({"tracing": "auto"}, "session.tracing"),
         ({"prompt": {"id": "pmpt_1"}}, "session.prompt"),
-        ({"audio": {"input": {"turn_detection": {"type": "server_vad"}}}}, "session.audio.input.turn_detection"),
+        (
+            {"audio": {"input": {"turn_detection": {"type": "server_vad"}}}},
+            "session.audio.input.turn_detection",
+        ),
     ],
 )
 def test_fields_not_opened_by_the_policy_are_refused(session: dict[str, object], path: str) -> None:
@@ -122,7 +132,10 @@ def test_fields_opened_by_the_policy_are_passed_on() -> None:
         (b"[1, 2]", "the body must be a JSON object"),
         (b'"text"', "the body must be a JSON object"),
         (b'{"sesion": {}}', "sesion: unknown field"),
-        (b'{"session": {"audio": {"output": {"colour": "red"}}}}', "session.audio.output.colour: unknown field"),
+        (
+            b'{"session": {"audio": {"output": {"colour": "red"}}}}',
+            "session.audio.output.colour: unknown field",
+        ),
         (b'{"session": {"type": "video"}}', "session.type"),
         (b'{"session": []}', "session"),
     ],

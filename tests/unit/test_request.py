@@ -63,11 +63,17 @@ def test_json_with_charset_is_accepted_and_an_empty_body_needs_no_type() -> None
 def test_jwt_mode_without_claims_is_unauthorized() -> None:
     with pytest.raises(Unauthorized):
         principal_of(from_event(post({}), "x"), "jwt")
-    assert principal_of(from_event(post({}, claims={"sub": "user-1"}), "x"), "jwt") == ("user-1", "sub")
+    assert principal_of(from_event(post({}, claims={"sub": "user-1"}), "x"), "jwt") == (
+        "user-1",
+        "sub",
+    )
 
 
 def test_anonymous_principal_is_the_source_ip() -> None:
-    assert principal_of(from_event(post({}, source_ip="192.0.2.1"), "x"), "none") == ("192.0.2.1", "ip")
+    assert principal_of(from_event(post({}, source_ip="192.0.2.1"), "x"), "none") == (
+        "192.0.2.1",
+        "ip",
+    )
 
 
 def test_origin_check_allows_listed_and_absent_origins_only() -> None:
@@ -80,9 +86,14 @@ def test_origin_check_allows_listed_and_absent_origins_only() -> None:
 
 def test_cors_headers_echo_only_allowed_origins_and_never_credentials() -> None:
     allowed = ("https://app.example",)
-    assert cors_headers("https://app.example", allowed)["Access-Control-Allow-Origin"] == "https://app.example"
+    assert (
+        cors_headers("https://app.example", allowed)["Access-Control-Allow-Origin"]
+        == "https://app.example"
+    )
     assert cors_headers("https://evil.example", allowed) == {}
-    assert "Access-Control-Allow-Credentials" not in preflight_headers("https://app.example", allowed)
+    assert "Access-Control-Allow-Credentials" not in preflight_headers(
+        "https://app.example", allowed
+    )
     assert origin_allowed("https://any.example", ("*",))
 
 

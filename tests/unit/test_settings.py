@@ -28,7 +28,9 @@ def test_anonymous_mode_has_a_tighter_default_quota_than_jwt() -> None:
 
 
 def test_origins_are_a_comma_list() -> None:
-    settings = load_settings(REQUIRED | {"ALLOWED_ORIGINS": " https://a.example , http://localhost:3000,"})
+    settings = load_settings(
+        REQUIRED | {"ALLOWED_ORIGINS": " https://a.example , http://localhost:3000,"}
+    )
     assert settings.allowed_origins == ("https://a.example", "http://localhost:3000")
 
 
@@ -54,5 +56,5 @@ def test_a_bad_setting_is_named_in_the_error(env: dict[str, str], named: str) ->
 
 
 def test_missing_required_settings_are_named() -> None:
-    with pytest.raises(SettingsError, match="^OPENAI_SECRET_ID"):
+    with pytest.raises(SettingsError, match=r"^OPENAI_SECRET_ID"):
         load_settings({})

@@ -48,7 +48,9 @@ def scripted(*answers: httpx.Response | Exception) -> tuple[Handler, list[httpx.
     return handle, seen
 
 
-def error(status: int, code: str | None = None, headers: dict[str, str] | None = None) -> httpx.Response:
+def error(
+    status: int, code: str | None = None, headers: dict[str, str] | None = None
+) -> httpx.Response:
     body = {"error": {"message": "x", "type": code or "server_error", "param": None, "code": code}}
     return httpx.Response(status, json=body, headers=headers or {})
 
@@ -91,7 +93,9 @@ def test_backoff_doubles_from_one_second_with_bounded_jitter() -> None:
 
 
 def test_success_posts_the_body_to_client_secrets_with_the_bearer_key() -> None:
-    (secret, report), seen, _, _ = run(httpx.Response(200, json=GOOD, headers={"x-request-id": "req_1"}))
+    (secret, report), seen, _, _ = run(
+        httpx.Response(200, json=GOOD, headers={"x-request-id": "req_1"})
+    )
     assert secret.value == "ek_unit" and secret.expires_at == GOOD["expires_at"]
     assert seen[0].url.path == "/v1/realtime/client_secrets"
     assert seen[0].headers["authorization"] == "Bearer sk-first"
@@ -109,18 +113,21 @@ def test_retries_5xx_on_the_1_2_4_second_schedule_then_gives_up_with_503() -> No
 
 @pytest.mark.parametrize("status", [408, 409, 429, 500, 502, 503, 504])
 def test_retryable_statuses_are_retried_until_success(status: int) -> None:
-    (secret, report), seen, _, _ = run(error(status), httpx.Response(200, json=GOOD))
+    (secret, _), seen, _, _ = run(error(status), httpx.Response(200, json=GOOD))
     assert secret.value == "ek_unit" and len(seen) == 2
 
 
 def test_retries_429_after_retry_after_seconds() -> None:
-    _, seen, clock, _ = run(error(429, "rate_limit_exceeded", {"retry-after": "3"}), httpx.Response(200, json=GOOD))
+    _, seen, clock, _ = run(
+        error(429, "rate_limit_exceeded", {"retry-after": "3"}), httpx.Response(200, json=GOOD)
+    )
     assert clock.sleeps == [3.0] and len(seen) == 2
 
 
 def test_retry_after_ms_wins_over_retry_after() -> None:
     _, _, clock, _ = run(
-        error(429, None, {"retry-after-ms": "250", "retry-after": "9"}), httpx.Response(200, json=GOOD)
+        error(429, None, {"retry-after-ms": "250", "retry-after": "9"}),
+        httpx.Response(200, json=GOOD),
     )
     assert clock.sleeps == [0.25]
 
@@ -149,7 +156,9 @@ def test_x_should_retry_false_stops_retries_of_a_5xx() -> None:
 
 
 def test_x_should_retry_true_retries_even_a_400() -> None:
-    (secret, _), seen, _, _ = run(error(400, None, {"x-should-retry": "true"}), httpx.Response(200, json=GOOD))
+    (secret, _), seen, _, _ = run(
+        error(400, None, {"x-should-retry": "true"}), httpx.Response(200, json=GOOD)
+    )
     assert secret.value == "ek_unit" and len(seen) == 2
 
 
@@ -170,7 +179,8 @@ def test_401_after_the_refresh_is_token_generation_failed() -> None:
 
 
 @pytest.mark.parametrize(
-    "exc", [httpx.ConnectError("refused"), httpx.ReadTimeout("slow"), httpx.RemoteProtocolError("reset")]
+    "exc",
+    [httpx.ConnectError("refused"), httpx.ReadTimeout("slow"), httpx.RemoteProtocolError("reset")],
 )
 def test_transport_errors_are_retried(exc: Exception) -> None:
     (secret, report), seen, _, _ = run(exc, httpx.Response(200, json=GOOD))

@@ -52,6 +52,7 @@ class AuditRecord(BaseModel):
     upstream_attempts: int = 0
     upstream_latency_ms: float | None = None
     key_refreshed: bool = False
+    quota_limit: str | None = None
     quota_calls: int = 0
     latency_ms: float | None = None
     cold_start: bool = False

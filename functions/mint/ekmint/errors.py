@@ -66,6 +66,11 @@ class RateLimited(MintError):
     status = 429
     default_action = "Wait for the number of seconds in Retry-After, then try again."
 
+    def __init__(self, message: str, *, retry_after_s: int, limit: str) -> None:
+        super().__init__(message, retry_after_s=retry_after_s)
+        # Which limit is spent: "minute", "day" (this caller) or "global" (everyone, today).
+        self.limit = limit
+
 
 class TokenGenerationFailed(MintError):
     code = "token_generation_failed"

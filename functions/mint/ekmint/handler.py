@@ -11,7 +11,7 @@ import logging
 from typing import Any
 
 import boto3
-from aws_lambda_powertools import Logger
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.parameters import SecretsProvider
@@ -25,11 +25,13 @@ from .mint import MintDeps, mint
 from .request import from_event
 from .secret_cache import OpenAIKeySource
 from .settings import SettingsError, load_settings
+from .telemetry import NAMESPACE
 from .upstream import RetryPolicy, make_client
 
 ROUTE = "/api/client-secret"
 
 logger = Logger(service="ekmint")
+metrics = Metrics(namespace=NAMESPACE, service="ekmint")
 # Third-party loggers print whole requests and answers at DEBUG (botocore prints GetSecretValue's
 # answer, key included). Pin them, so no log level setting, ours or Lambda's, can turn that on.
 for _name in ("botocore", "boto3", "urllib3", "httpx", "httpcore", "aws_lambda_powertools"):
@@ -66,6 +68,7 @@ deps = MintDeps(
     http=make_client(settings.openai_base_url, retry_policy),
     retry=retry_policy,
     logger=logger,
+    metrics=metrics,
 )
 app = APIGatewayHttpResolver()
 _cold_start = True
@@ -141,6 +144,7 @@ def not_found(_: Exception) -> Response[str]:
     )
 
 
+@metrics.log_metrics(capture_cold_start_metric=True)
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

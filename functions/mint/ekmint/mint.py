@@ -18,12 +18,13 @@ import httpx
 
 from . import audit, quota
 from .deadline import Deadline
-from .errors import AuditUnavailable, InternalError, MintError
+from .errors import AuditUnavailable, InternalError, MintError, RateLimited
 from .models import ClientSecretAnswer, SessionSummary
 from .policy import EffectiveSession, apply_policy, parse_request
 from .request import Incoming, check_body, check_origin, principal_of
 from .secret_cache import OpenAIKeySource, SecretUnusable
 from .settings import Settings
+from .telemetry import record_metrics
 from .upstream import RetryPolicy, UpstreamFailure, UpstreamReport, create_client_secret
 
 
@@ -39,6 +40,7 @@ class MintDeps:
     http: httpx.Client
     retry: RetryPolicy
     logger: logging.Logger | Any
+    metrics: Any = None
     sleep: Callable[[float], None] = time.sleep
     rand: Callable[[], float] = random.random
     monotonic: Callable[[], float] = time.monotonic
@@ -166,24 +168,40 @@ def _record(
         upstream_attempts=len(report.attempts),
         upstream_latency_ms=round(report.latency_ms, 1) if report.attempts else None,
         key_refreshed=report.key_refreshed,
+        quota_limit=error.limit if isinstance(error, RateLimited) else None,
         quota_calls=decision.quota_calls,
         latency_ms=round((deps.monotonic() - started) * 1000, 1),
         cold_start=cold_start,
     )
-    fields = record.model_dump(exclude_none=True)
     if report.attempts:
         deps.logger.debug(
             "upstream attempts", extra={"attempts": [asdict(a) for a in report.attempts]}
         )
-    try:
-        audit.write(deps.dynamodb, deps.settings.audit_table_name, record)
-    except audit.AuditWriteFailed as exc:
-        # The log line is now the only copy of the record: ERROR so alarms and queries see it.
-        deps.logger.error(
-            "audit write failed", extra={"audit": fields, "audit_error": str(exc)[:300]}
-        )
-        return False
     if isinstance(error, SecretUnusable):
         deps.logger.error("secret unusable", extra={"secret_error": error.detail})
-    deps.logger.info("audit", extra={"audit": fields})
-    return True
+    try:
+        audit.write(deps.dynamodb, deps.settings.audit_table_name, record)
+        stored = True
+    except audit.AuditWriteFailed as exc:
+        stored = False
+        if answer is not None:
+            # The key is withheld: the record says what the caller really got.
+            withheld = AuditUnavailable("The key could not be recorded, so it was withheld.")
+            record = record.model_copy(
+                update={
+                    "outcome": withheld.outcome,
+                    "http_status": withheld.status,
+                    "error_code": withheld.code,
+                    "error_message": withheld.message,
+                }
+            )
+        # The log line is now the only copy of the record: ERROR, so alarms and queries see it.
+        deps.logger.error(
+            "audit write failed",
+            extra={"audit": record.model_dump(exclude_none=True), "audit_error": str(exc)[:300]},
+        )
+    else:
+        deps.logger.info("audit", extra={"audit": record.model_dump(exclude_none=True)})
+    if deps.metrics is not None:
+        record_metrics(deps.metrics, record, stored=stored)
+    return stored

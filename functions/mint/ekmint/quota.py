@@ -35,6 +35,7 @@ class QuotaLimits:
 
 @dataclass(frozen=True)
 class _Counter:
+    limit_name: str
     key: str
     limit: int
     ttl: int
@@ -48,6 +49,7 @@ def _counters(principal: str, now: datetime, limits: QuotaLimits) -> list[_Count
     epoch = int(now.timestamp())
     counters = [
         _Counter(
+            "minute",
             f"m#{principal}#{minute:%Y-%m-%dT%H:%M}",
             limits.per_minute,
             epoch + MINUTE_COUNTER_TTL_S,
@@ -55,6 +57,7 @@ def _counters(principal: str, now: datetime, limits: QuotaLimits) -> list[_Count
             f"Too many keys for this caller this minute (limit {limits.per_minute}).",
         ),
         _Counter(
+            "day",
             f"d#{principal}#{day:%Y-%m-%d}",
             limits.per_day,
             epoch + DAY_COUNTER_TTL_S,
@@ -62,6 +65,7 @@ def _counters(principal: str, now: datetime, limits: QuotaLimits) -> list[_Count
             f"Too many keys for this caller today (limit {limits.per_day}).",
         ),
         _Counter(
+            "global",
             f"g#{day:%Y-%m-%d}",
             limits.global_daily,
             epoch + DAY_COUNTER_TTL_S,
@@ -118,7 +122,9 @@ def charge(
             for counter, reason in zip(counters, reasons, strict=False):
                 if reason == "ConditionalCheckFailed":
                     wait_s = max(1, int((counter.window_end - at).total_seconds() + 0.999))
-                    raise RateLimited(counter.message, retry_after_s=wait_s) from None
+                    raise RateLimited(
+                        counter.message, retry_after_s=wait_s, limit=counter.limit_name
+                    ) from None
             if "TransactionConflict" not in reasons or attempt == CONFLICT_RETRIES:
                 raise
             sleep(CONFLICT_BACKOFF_S * (attempt + 1) * (0.5 + random.random()))  # noqa: S311

@@ -1,0 +1,410 @@
+"""template.yaml: lint-clean, least privilege, the tables the code expects, known settings only.
+
+Offline and fast: cfn-lint and the SAM translator run in-process with no AWS account.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from typing import Any
+
+import pytest
+from cfnlint.api import lint_file
+from cfnlint.config import ManualArgs
+from template_tools import (
+    TEMPLATE_PATH,
+    Grant,
+    Template,
+    least_privilege_problems,
+    load_template,
+    resolve_conditions,
+    role_grants,
+    sam_transform,
+    wide_grants,
+)
+
+from ekmint.settings import ENV_VARS, load_settings
+
+ORIGINS = "https://app.example.com,http://localhost:5173"
+EXISTING_SECRET_ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:openai-key-AbCdEf"
+ISSUER = "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_Example"
+
+# Two deployments that between them take every branch of the template's conditions.
+SCENARIOS: dict[str, dict[str, Any]] = {
+    "anonymous, stack-made secret": {"AuthMode": "none", "AllowedOrigins": ORIGINS},
+    "jwt, existing secret, reserved concurrency": {
+        "AuthMode": "jwt",
+        "JwtIssuer": ISSUER,
+        "JwtAudience": "client-a,client-b",
+        "AllowedOrigins": ORIGINS,
+        "ExistingSecretArn": EXISTING_SECRET_ARN,
+        "ReservedConcurrency": 5,
+    },
+}
+FUNCTION = "MintFunction"
+ROLE = "MintFunctionRole"
+
+
+@pytest.fixture(scope="module")
+def template() -> Template:
+    return load_template()
+
+
+@pytest.fixture(scope="module")
+def transformed(template: Template) -> Template:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+        return sam_transform(template, {"AllowedOrigins": ORIGINS})
+
+
+def deployed(transformed: Template, scenario: str) -> Template:
+    return resolve_conditions(transformed, SCENARIOS[scenario])
+
+
+def expected_grants(scenario: str) -> set[Grant]:
+    existing = SCENARIOS[scenario].get("ExistingSecretArn")
+    secret = "Ref:ExistingSecretArn" if existing else "Ref:OpenAISecret"
+    return {
+        ("secretsmanager:GetSecretValue", secret),
+        ("dynamodb:PutItem", "GetAtt:AuditTable.Arn"),
+        # The quota charge is a TransactWriteItems of Updates: IAM checks UpdateItem per item.
+        ("dynamodb:UpdateItem", "GetAtt:QuotaTable.Arn"),
+        ("logs:CreateLogStream", "GetAtt:MintLogGroup.Arn"),
+        ("logs:PutLogEvents", "GetAtt:MintLogGroup.Arn"),
+        ("xray:PutTraceSegments", "*"),
+        ("xray:PutTelemetryRecords", "*"),
+    }
+
+
+# ---------------------------------------------------------------- lint
+
+
+def test_cfn_lint_finds_nothing_in_three_regions() -> None:
+    matches = lint_file(
+        TEMPLATE_PATH, config=ManualArgs(regions=["us-east-1", "eu-west-1", "ap-southeast-2"])
+    )
+    assert [str(m) for m in matches] == []
+
+
+def test_sam_translator_accepts_the_template(transformed: Template) -> None:
+    kinds = {r["Type"] for r in transformed["Resources"].values()}
+    assert not any(kind.startswith("AWS::Serverless::") for kind in kinds)
+    assert "AWS::Lambda::LayerVersion" in kinds
+
+
+# ---------------------------------------------------------------- least privilege
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_function_role_grants_exactly_what_the_code_uses(
+    transformed: Template, scenario: str
+) -> None:
+    stack = deployed(transformed, scenario)
+    function = stack["Resources"][FUNCTION]["Properties"]
+    assert function["Role"] == {"Fn::GetAtt": [ROLE, "Arn"]}
+    assert least_privilege_problems(stack, ROLE, expected_grants(scenario)) == []
+
+
+def test_no_iam_resources_besides_the_function_role(transformed: Template) -> None:
+    iam = {
+        name: r["Type"]
+        for name, r in transformed["Resources"].items()
+        if r["Type"].startswith("AWS::IAM::")
+    }
+    assert iam == {ROLE: "AWS::IAM::Role"}
+
+
+def _statements(stack: Template) -> list[dict[str, Any]]:
+    statements: list[dict[str, Any]] = stack["Resources"][ROLE]["Properties"]["Policies"][0][
+        "PolicyDocument"
+    ]["Statement"]
+    return statements
+
+
+def _add(statement: dict[str, Any]) -> Any:
+    def widen(stack: Template) -> None:
+        _statements(stack).append(statement)
+
+    return widen
+
+
+def _set_resource(sid: str, resource: Any) -> Any:
+    def widen(stack: Template) -> None:
+        next(s for s in _statements(stack) if s["Sid"] == sid)["Resource"] = resource
+
+    return widen
+
+
+def _attach(policy_arn: str) -> Any:
+    def widen(stack: Template) -> None:
+        stack["Resources"][ROLE]["Properties"]["ManagedPolicyArns"] = [policy_arn]
+
+    return widen
+
+
+AUDIT_ARN = {"Fn::GetAtt": ["AuditTable", "Arn"]}
+WIDENINGS = {
+    "dynamodb:* on the audit table": (
+        _add({"Effect": "Allow", "Action": "dynamodb:*", "Resource": AUDIT_ARN}),
+        "wildcard action dynamodb:*",
+    ),
+    "quota updates on every table": (
+        _set_resource("ChargeQuotas", "*"),
+        "dynamodb:UpdateItem on wildcard resource *",
+    ),
+    "every secret of the account": (
+        _set_resource(
+            "ReadTheOpenAIKey",
+            {"Fn::Sub": "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:*:secret:*"},
+        ),
+        "secretsmanager:GetSecretValue on wildcard resource",
+    ),
+    "Allow NotAction": (
+        _add({"Effect": "Allow", "NotAction": "iam:*", "Resource": "*"}),
+        "Allow with NotAction",
+    ),
+    "a managed policy": (
+        _attach("arn:aws:iam::aws:policy/AmazonDynamoDBFullAccess"),
+        "managed policy arn:aws:iam::aws:policy/AmazonDynamoDBFullAccess",
+    ),
+    "a narrow but unneeded Scan": (
+        _add({"Effect": "Allow", "Action": "dynamodb:Scan", "Resource": AUDIT_ARN}),
+        "extra grant ('dynamodb:Scan', 'GetAtt:AuditTable.Arn')",
+    ),
+}
+
+
+@pytest.mark.parametrize("widening", WIDENINGS)
+def test_least_privilege_check_fails_when_a_policy_is_widened(
+    transformed: Template, widening: str
+) -> None:
+    scenario = "anonymous, stack-made secret"
+    stack = copy.deepcopy(deployed(transformed, scenario))
+    widen, complaint = WIDENINGS[widening]
+    widen(stack)
+    problems = least_privilege_problems(stack, ROLE, expected_grants(scenario))
+    assert any(complaint in p for p in problems), problems
+
+
+def test_a_sam_generated_role_would_fail_the_check(template: Template) -> None:
+    # Without `Role`, SAM makes its own role with AWSLambdaBasicExecutionRole (logs:* on every
+    # log group) and the X-Ray managed policy: the reason the template brings its own role.
+    loose = copy.deepcopy(template)
+    del loose["Resources"][FUNCTION]["Properties"]["Role"]
+    del loose["Resources"][ROLE]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+        stack = sam_transform(loose, {"AllowedOrigins": ORIGINS})
+    problems = wide_grants(stack)
+    assert any("AWSLambdaBasicExecutionRole" in p for p in problems), problems
+
+
+def test_only_this_apis_route_may_invoke_the_function(transformed: Template) -> None:
+    permissions = [
+        r["Properties"]
+        for r in transformed["Resources"].values()
+        if r["Type"] == "AWS::Lambda::Permission"
+    ]
+    assert len(permissions) == 1
+    assert permissions[0]["Principal"] == "apigateway.amazonaws.com"
+    assert permissions[0]["SourceArn"]["Fn::Sub"].endswith(":${HttpApi}/*/POST/api/client-secret")
+
+
+# ---------------------------------------------------------------- auth modes
+
+
+def test_anonymous_mode_has_no_authorizer(transformed: Template) -> None:
+    stack = deployed(transformed, "anonymous, stack-made secret")
+    kinds = {r["Type"] for r in stack["Resources"].values()}
+    assert "AWS::ApiGatewayV2::Authorizer" not in kinds
+    route = stack["Resources"]["MintRoute"]["Properties"]
+    assert route["AuthorizationType"] == "NONE"
+    assert "AuthorizerId" not in route
+
+
+def test_jwt_mode_puts_a_jwt_authorizer_on_the_route(transformed: Template) -> None:
+    authorizer = transformed["Resources"]["JwtAuthorizer"]
+    assert authorizer["Condition"] == "IsJwt"
+    assert authorizer["Properties"]["AuthorizerType"] == "JWT"
+    assert authorizer["Properties"]["IdentitySource"] == ["$request.header.Authorization"]
+    assert authorizer["Properties"]["JwtConfiguration"] == {
+        "Issuer": {"Ref": "JwtIssuer"},
+        "Audience": {"Fn::Split": [",", {"Ref": "JwtAudience"}]},
+    }
+    stack = deployed(transformed, "jwt, existing secret, reserved concurrency")
+    route = stack["Resources"]["MintRoute"]["Properties"]
+    assert route["AuthorizationType"] == "JWT"
+    assert route["AuthorizerId"] == {"Ref": "JwtAuthorizer"}
+
+
+def test_jwt_mode_without_issuer_or_audience_is_refused_by_a_rule(template: Template) -> None:
+    rule = template["Rules"]["JwtModeNeedsIssuerAndAudience"]
+    assert rule["RuleCondition"] == {"Fn::Equals": [{"Ref": "AuthMode"}, "jwt"]}
+    asserted = {str(a["Assert"]) for a in rule["Assertions"]}
+    assert any("JwtIssuer" in a for a in asserted)
+    assert any("JwtAudience" in a for a in asserted)
+
+
+def test_preflight_is_left_to_api_gateway_cors(transformed: Template) -> None:
+    routes = [
+        r["Properties"]["RouteKey"]
+        for r in transformed["Resources"].values()
+        if r["Type"] == "AWS::ApiGatewayV2::Route"
+    ]
+    # No OPTIONS, ANY or $default route: API Gateway answers preflight from CorsConfiguration.
+    assert routes == ["POST /api/client-secret"]
+    cors = transformed["Resources"]["HttpApi"]["Properties"]["CorsConfiguration"]
+    assert cors["AllowOrigins"] == {"Fn::Split": [",", {"Ref": "AllowedOrigins"}]}
+    assert cors["AllowCredentials"] is False
+
+
+def test_the_function_answers_inside_the_http_api_limit(transformed: Template) -> None:
+    function = transformed["Resources"][FUNCTION]["Properties"]
+    integration = transformed["Resources"]["MintIntegration"]["Properties"]
+    assert integration["PayloadFormatVersion"] == "2.0"
+    assert function["Timeout"] * 1000 < integration["TimeoutInMillis"] <= 30_000
+
+
+# ---------------------------------------------------------------- tables
+
+
+def _no_intrinsics(node: Any) -> bool:
+    if isinstance(node, dict):
+        return not any(k == "Ref" or k.startswith("Fn::") for k in node) and all(
+            _no_intrinsics(v) for v in node.values()
+        )
+    if isinstance(node, list):
+        return all(_no_intrinsics(v) for v in node)
+    return True
+
+
+def test_audit_table_is_retained_with_its_keys_indexes_ttl_and_backups(
+    template: Template,
+) -> None:
+    table = template["Resources"]["AuditTable"]
+    assert (table["DeletionPolicy"], table["UpdateReplacePolicy"]) == ("Retain", "Retain")
+    props = table["Properties"]
+    # The local stack creates this table in moto from these very Properties.
+    assert _no_intrinsics(props)
+    assert props["BillingMode"] == "PAY_PER_REQUEST"
+    assert props["KeySchema"] == [{"AttributeName": "request_id", "KeyType": "HASH"}]
+    indexes = {
+        gsi["IndexName"]: (
+            [(k["AttributeName"], k["KeyType"]) for k in gsi["KeySchema"]],
+            gsi["Projection"],
+        )
+        for gsi in props["GlobalSecondaryIndexes"]
+    }
+    assert indexes == {
+        "by_principal": ([("principal", "HASH"), ("ts", "RANGE")], {"ProjectionType": "ALL"}),
+        "by_day": ([("day", "HASH"), ("ts", "RANGE")], {"ProjectionType": "ALL"}),
+    }
+    types = {a["AttributeName"]: a["AttributeType"] for a in props["AttributeDefinitions"]}
+    assert types == {"request_id": "S", "principal": "S", "day": "S", "ts": "S"}
+    assert props["TimeToLiveSpecification"] == {"AttributeName": "ttl", "Enabled": True}
+    assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    assert props["SSESpecification"] == {"SSEEnabled": True}
+
+
+def test_quota_table_is_keyed_by_pk_with_ttl(template: Template) -> None:
+    props = template["Resources"]["QuotaTable"]["Properties"]
+    assert _no_intrinsics(props)
+    assert props["BillingMode"] == "PAY_PER_REQUEST"
+    assert props["KeySchema"] == [{"AttributeName": "pk", "KeyType": "HASH"}]
+    assert props["AttributeDefinitions"] == [{"AttributeName": "pk", "AttributeType": "S"}]
+    assert props["TimeToLiveSpecification"] == {"AttributeName": "ttl", "Enabled": True}
+    assert props["SSESpecification"] == {"SSEEnabled": True}
+
+
+# ---------------------------------------------------------------- settings
+
+
+def _variables(stack: Template) -> dict[str, Any]:
+    variables: dict[str, Any] = stack["Resources"][FUNCTION]["Properties"]["Environment"][
+        "Variables"
+    ]
+    return variables
+
+
+def test_every_environment_variable_is_a_known_setting(transformed: Template) -> None:
+    names = set(_variables(transformed))
+    unknown = {n for n in names - set(ENV_VARS) if not n.startswith("POWERTOOLS_")}
+    assert unknown == set()
+    assert {"OPENAI_SECRET_ID", "AUDIT_TABLE_NAME", "QUOTA_TABLE_NAME"} <= names
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_parameter_defaults_make_settings_the_function_accepts(
+    template: Template, transformed: Template, scenario: str
+) -> None:
+    stack = deployed(transformed, scenario)
+    values = {
+        name: str(SCENARIOS[scenario].get(name, spec.get("Default", "")))
+        for name, spec in template["Parameters"].items()
+    }
+    fake_physical_ids = {
+        "OpenAISecret": "arn:aws:secretsmanager:us-east-1:123456789012:secret:ekmint-x-AbCdEf",
+        "AuditTable": "ekmint-AuditTable-ABC123",
+        "QuotaTable": "ekmint-QuotaTable-DEF456",
+    }
+
+    def value(node: Any) -> str:
+        if isinstance(node, dict):
+            ref = node["Ref"]
+            return values[ref] if ref in values else fake_physical_ids[ref]
+        return str(node)
+
+    environ = {name: value(node) for name, node in _variables(stack).items()}
+    settings = load_settings(environ)
+    assert settings.auth_mode == SCENARIOS[scenario]["AuthMode"]
+    assert settings.openai_secret_id.startswith("arn:aws:secretsmanager:")
+
+
+@pytest.mark.parametrize(
+    ("origins", "accepted"),
+    [
+        ("https://app.example.com", True),
+        ("https://app.example.com,http://localhost:5173", True),
+        ("*", True),
+        ("https://app.example.com/", False),
+        ("https://app.example.com, http://localhost:5173", False),
+        ("app.example.com", False),
+        ("", False),
+    ],
+)
+def test_allowed_origins_pattern_admits_only_what_settings_accept(
+    template: Template, origins: str, accepted: bool
+) -> None:
+    pattern = template["Parameters"]["AllowedOrigins"]["AllowedPattern"]
+    assert bool(re.fullmatch(pattern, origins)) is accepted
+    if accepted:
+        environ = {"OPENAI_SECRET_ID": "x", "AUDIT_TABLE_NAME": "aaa", "QUOTA_TABLE_NAME": "qqq"}
+        assert load_settings({**environ, "ALLOWED_ORIGINS": origins}).allowed_origins
+
+
+def test_outputs_name_everything_an_operator_needs(template: Template) -> None:
+    assert set(template["Outputs"]) == {
+        "ApiUrl",
+        "ApiEndpoint",
+        "AuditTableName",
+        "QuotaTableName",
+        "SecretArn",
+        "FunctionName",
+    }
+    assert template["Outputs"]["ApiUrl"]["Value"]["Fn::Sub"].endswith("/api/client-secret")
+
+
+def test_reserved_concurrency_is_set_only_when_asked(transformed: Template) -> None:
+    anonymous = deployed(transformed, "anonymous, stack-made secret")
+    reserved = deployed(transformed, "jwt, existing secret, reserved concurrency")
+    assert "ReservedConcurrentExecutions" not in anonymous["Resources"][FUNCTION]["Properties"]
+    assert reserved["Resources"][FUNCTION]["Properties"]["ReservedConcurrentExecutions"] == {
+        "Ref": "ReservedConcurrency"
+    }
+
+
+def test_grants_are_read_from_the_role_the_function_uses(transformed: Template) -> None:
+    # Guards the checker itself: it sees the statements, not an empty set that trivially matches.
+    grants = role_grants(deployed(transformed, "anonymous, stack-made secret"))
+    assert ("dynamodb:PutItem", "GetAtt:AuditTable.Arn") in grants[ROLE]
