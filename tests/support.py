@@ -80,6 +80,15 @@ def header(result: dict[str, Any], name: str) -> str | None:
     return None
 
 
+def audit_items(names: Any, endpoint: str) -> list[dict[str, Any]]:
+    """Every audit record in the local table (a Scan: fine for a test, never for the product)."""
+    from ekmint.audit import from_item
+    from ekmint_dev.local_aws import client
+
+    items = client("dynamodb", endpoint).scan(TableName=names.audit_table)["Items"]
+    return [from_item(item) for item in items]
+
+
 def find_leaks(text: str) -> list[str]:
     leaks = [f"OpenAI key {value[:12]}…" for value in SECRET_VALUES if value in text]
     leaks += [f"ek_ value {m.group()[:8]}…" for m in EK_VALUE.finditer(text)]

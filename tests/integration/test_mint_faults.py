@@ -10,16 +10,10 @@ from typing import Any
 
 import pytest
 from conftest import HandlerFactory
-from support import OPENAI_KEY, ROTATED_KEY, LogTap, body_of, header, invoke, post
+from support import OPENAI_KEY, ROTATED_KEY, LogTap, audit_items, body_of, header, invoke, post
 
-from ekmint.audit import fingerprint, from_item
+from ekmint.audit import fingerprint
 from ekmint_dev.local_aws import LocalNames, client, free_port, put_secret
-
-
-def audit_items(aws: LocalNames, endpoint: str) -> list[dict[str, Any]]:
-    dynamodb = client("dynamodb", endpoint)
-    items = dynamodb.scan(TableName=aws.audit_table)["Items"]
-    return [from_item(item) for item in items]
 
 
 @pytest.fixture

@@ -138,6 +138,11 @@ def test_fields_opened_by_the_policy_are_passed_on() -> None:
         ),
         (b'{"session": {"type": "video"}}', "session.type"),
         (b'{"session": []}', "session"),
+        (b'{"session": {}, "session": {"model": "x"}}', "the body repeats the key 'session'"),
+        (b'{"expires_after": {"seconds": NaN}}', "the body is not valid JSON"),
+        (b"[" * 5000 + b"]" * 5000, "the body must be a JSON object"),
+        (b"\xff\xfe{}", "the body is not valid JSON"),
+        (b'{"session": {"audio": {"output": {"speed": "fast"}}}}', "session.audio.output.speed"),
     ],
 )
 def test_malformed_bodies_are_refused_with_the_field(body: bytes, expected: str) -> None:

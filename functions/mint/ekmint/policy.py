@@ -6,6 +6,7 @@ what would be accepted, so a frontend author can fix the request without reading
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,12 +33,39 @@ class EffectiveSession:
     requested_ttl_s: int | None
 
 
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # JSON parsers disagree on which duplicate wins; refusing them leaves nothing to smuggle.
+    document: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in document:
+            raise _DuplicateKey(key)
+        document[key] = value
+    return document
+
+
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
 def parse_request(body: bytes) -> ClientSecretRequest:
     """Validate the JSON body's shape; an empty body means "all server defaults"."""
     if not body.strip():
         return ClientSecretRequest()
     try:
-        return ClientSecretRequest.model_validate_json(body)
+        document = json.loads(
+            body, object_pairs_hook=_no_duplicates, parse_constant=_no_constants
+        )
+    except _DuplicateKey as exc:
+        raise InvalidSessionConfig(f"the body repeats the key {_shown(str(exc))}") from None
+    except (ValueError, RecursionError):
+        # ValueError covers bad UTF-8 and bad JSON; RecursionError, absurd nesting.
+        raise InvalidSessionConfig("the body is not valid JSON") from None
+    try:
+        return ClientSecretRequest.model_validate(document)
     except ValidationError as exc:
         raise InvalidSessionConfig(_describe(exc)) from None
 
