@@ -18,7 +18,7 @@ export AWS_DEFAULT_REGION ?= us-east-1
 export AWS_EC2_METADATA_DISABLED := true
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help install dev test lint typecheck template-check build unit integration e2e clean
+.PHONY: help install dev test lint typecheck template-check security-check build unit integration e2e clean
 
 help:
 	@echo "make dev    - run the local stack on http://127.0.0.1:$${PORT:-3000} (no AWS account needed)"
@@ -48,10 +48,20 @@ template-check: $(STAMP)
 	$(BIN)/sam validate --lint --template template.yaml
 	$(BIN)/sam validate --template template.yaml
 
+# checkov lives in its own venv: its dependency pins clash with the SAM CLI's.
+CHECKOV_VENV := .venv-checkov
+$(CHECKOV_VENV)/.installed:
+	@test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	@set -o pipefail; $(CHECKOV_VENV)/bin/python -m pip install -q --disable-pip-version-check 'checkov>=3.2' 2>&1 | { grep -v 'is ignored' || true; }
+	@touch $@
+
+security-check: $(CHECKOV_VENV)/.installed
+	$(CHECKOV_VENV)/bin/checkov --config-file .checkov.yaml -f template.yaml
+
 build: $(STAMP)
 	PATH="$(PY313_DIR):$(CURDIR)/$(BIN):$$PATH" $(BIN)/sam build --template template.yaml
 
-test: lint typecheck template-check build
+test: lint typecheck template-check security-check build
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 clean:

@@ -145,11 +145,12 @@ def test_a_hanging_openai_is_answered_before_the_lambda_deadline(
     handler = make_handler(UPSTREAM_READ_TIMEOUT_S="10")
     emu.set_faults([{"kind": "hang", "seconds": 30, "sticky": True}])
     started = time.monotonic()
-    # 4 s left in the function: 2 s are kept for the audit write and the answer.
-    result = invoke(handler, post({}), timeout_s=4.0)
+    # 6 s left in the function: 4 s are kept for the audit write and the answer.
+    result = invoke(handler, post({}), timeout_s=6.0)
     elapsed = time.monotonic() - started
     assert result["statusCode"] == 503
     assert body_of(result)["error"]["code"] == "openai_api_unavailable"
+    assert len(emu.requests) >= 1
     assert elapsed < 3.0
 
 

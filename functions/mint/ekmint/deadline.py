@@ -9,8 +9,9 @@ from typing import Protocol
 
 # API Gateway HTTP APIs end an integration after 30 s (hard limit); answer before that.
 API_GATEWAY_LIMIT_S = 30.0
-# Kept back from the upstream budget for the audit write and building the answer.
-RESERVE_S = 2.0
+# Kept back from the upstream budget for the audit write and building the answer: room for
+# botocore's standard-mode retries of a throttled PutItem (3 attempts, at most ~3 s of backoff).
+RESERVE_S = 4.0
 
 
 class LambdaContextLike(Protocol):

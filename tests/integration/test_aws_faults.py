@@ -1,0 +1,142 @@
+"""AWS-side faults, injected by a proxy in front of moto server (devtools/ekmint_dev/
+aws_fault_proxy.py), so the handler's real clients, retry mode and error parsing are exercised.
+The invariant: no key reaches a caller without its audit record, and a failed write leaves the
+record in the log."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from conftest import HandlerFactory
+from support import LogTap, audit_items, body_of, invoke, post
+
+from ekmint_dev.aws_fault_proxy import AwsFaultProxy
+from ekmint_dev.local_aws import LocalNames, MotoServer
+
+GET_SECRET = "secretsmanager.GetSecretValue"
+PUT_ITEM = "DynamoDB_20120810.PutItem"
+TRANSACT = "DynamoDB_20120810.TransactWriteItems"
+
+
+@pytest.fixture(scope="session")
+def proxy_server(moto_server: MotoServer) -> Iterator[AwsFaultProxy]:
+    proxy = AwsFaultProxy(moto_server.url).start()
+    yield proxy
+    proxy.stop()
+
+
+@pytest.fixture
+def proxy(proxy_server: AwsFaultProxy, aws: LocalNames) -> AwsFaultProxy:
+    proxy_server.clear()
+    return proxy_server
+
+
+@pytest.fixture
+def handler(make_handler: HandlerFactory, proxy: AwsFaultProxy) -> Any:
+    module = make_handler(AWS_ENDPOINT_URL=proxy.url)
+    proxy.clear()
+    return module
+
+
+def test_warm_mint_makes_two_dynamodb_calls_and_no_secrets_manager_call(
+    handler: Any, emu: Any, proxy: AwsFaultProxy
+) -> None:
+    assert invoke(handler, post({}))["statusCode"] == 200
+    assert proxy.calls == {GET_SECRET: 1, TRANSACT: 1, PUT_ITEM: 1}
+    proxy.clear()
+    for _ in range(5):
+        assert invoke(handler, post({}))["statusCode"] == 200
+    assert proxy.calls == {TRANSACT: 5, PUT_ITEM: 5}
+
+
+def test_secrets_manager_throttled_once_is_retried_by_the_sdk(
+    handler: Any, emu: Any, proxy: AwsFaultProxy
+) -> None:
+    proxy.set_faults([{"target": GET_SECRET, "error": "ThrottlingException"}])
+    assert invoke(handler, post({}))["statusCode"] == 200
+    assert proxy.calls[GET_SECRET] == 2
+
+
+@pytest.mark.parametrize(
+    "error", ["ThrottlingException", "AccessDeniedException", "InternalServerError"]
+)
+def test_secrets_manager_failing_is_internal_error_without_upstream_call(
+    handler: Any,
+    emu: Any,
+    proxy: AwsFaultProxy,
+    aws: LocalNames,
+    moto_server: MotoServer,
+    error: str,
+) -> None:
+    proxy.set_faults([{"target": GET_SECRET, "error": error, "sticky": True}])
+    result = invoke(handler, post({}))
+    assert result["statusCode"] == 500
+    assert body_of(result)["error"]["code"] == "internal_error"
+    assert emu.requests == []
+    (record,) = audit_items(aws, moto_server.url)
+    assert (record["outcome"], record["error_code"]) == ("failed", "internal_error")
+
+
+def test_audit_throttled_once_is_retried_and_the_key_handed_out(
+    handler: Any, emu: Any, proxy: AwsFaultProxy, aws: LocalNames, moto_server: MotoServer
+) -> None:
+    proxy.set_faults([{"target": PUT_ITEM, "error": "ProvisionedThroughputExceededException"}])
+    result = invoke(handler, post({}))
+    assert result["statusCode"] == 200
+    assert proxy.calls[PUT_ITEM] == 2
+    assert [r["outcome"] for r in audit_items(aws, moto_server.url)] == ["minted"]
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        "ProvisionedThroughputExceededException",
+        "ConditionalCheckFailedException",
+        "InternalServerError",
+    ],
+)
+def test_audit_write_failing_withholds_the_key_and_logs_the_record(
+    handler: Any,
+    emu: Any,
+    proxy: AwsFaultProxy,
+    aws: LocalNames,
+    moto_server: MotoServer,
+    error: str,
+) -> None:
+    proxy.set_faults([{"target": PUT_ITEM, "error": error, "sticky": True}])
+    tap = LogTap(handler)
+    result = invoke(handler, post({}))
+    tap.close()
+    assert result["statusCode"] == 503
+    assert body_of(result)["error"]["code"] == "audit_unavailable"
+    assert "value" not in body_of(result)
+    assert audit_items(aws, moto_server.url) == []
+    (logged,) = [line for line in tap.lines() if line["message"] == "audit write failed"]
+    assert logged["audit"]["error_code"] == "audit_unavailable"
+    assert logged["audit"]["key_fingerprint"].startswith("sha256:")
+
+
+def test_quota_store_failing_is_internal_error_and_mints_nothing(
+    handler: Any, emu: Any, proxy: AwsFaultProxy, aws: LocalNames, moto_server: MotoServer
+) -> None:
+    proxy.set_faults([{"target": TRANSACT, "error": "ThrottlingException", "sticky": True}])
+    result = invoke(handler, post({}))
+    assert result["statusCode"] == 500
+    assert emu.requests == []
+    (record,) = audit_items(aws, moto_server.url)
+    assert record["outcome"] == "failed" and "key_fingerprint" not in record
+
+
+def test_a_refusal_whose_record_cannot_be_written_still_gets_its_own_error(
+    handler: Any, emu: Any, proxy: AwsFaultProxy
+) -> None:
+    proxy.set_faults([{"target": PUT_ITEM, "error": "InternalServerError", "sticky": True}])
+    tap = LogTap(handler)
+    result = invoke(handler, post({"session": {"model": "nope"}}))
+    tap.close()
+    assert result["statusCode"] == 400
+    assert body_of(result)["error"]["code"] == "invalid_session_config"
+    (logged,) = [line for line in tap.lines() if line["message"] == "audit write failed"]
+    assert logged["audit"]["error_code"] == "invalid_session_config"
