@@ -39,11 +39,14 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from socketserver import TCPServer
 from types import TracebackType
-from typing import Annotated, Any, Literal, Self, TypeVar, get_args
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Self, TypeVar, get_args
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 from pydantic_core import ErrorDetails
+
+if TYPE_CHECKING:
+    from .realtime_peer import RealtimePeer
 
 logger = logging.getLogger(__name__)
 
@@ -952,6 +955,10 @@ class _Handler(BaseHTTPRequestHandler):
     def do_DELETE(self) -> None:
         self._dispatch()
 
+    def do_OPTIONS(self) -> None:
+        # A page on another origin preflights its POST to /v1/realtime/calls.
+        self._dispatch()
+
     def log_message(self, format: str, *args: Any) -> None:
         # http.server would print every request line to stderr; `_serve_api` logs instead.
         logger.debug("http.server: " + format, *args)
@@ -969,6 +976,12 @@ class _Handler(BaseHTTPRequestHandler):
         path = urlsplit(self.path).path
         raw = self._read_body(request_id)
         if raw is None:
+            return
+        realtime = self.server.realtime
+        # The WebRTC peer's routes: /v1/realtime/calls and /_emulator/realtime/...
+        peer = realtime.handle_http(self.command, path, self.headers, raw) if realtime else None
+        if peer is not None:
+            self._send(Reply(peer.status, peer.body, peer.headers, peer.content_type), request_id)
             return
         if path == ADMIN_PREFIX or path.startswith(ADMIN_PREFIX + "/"):
             self._send(admin_reply(self.server.state, self.command, path, raw), request_id)
@@ -1098,6 +1111,7 @@ class _Server(ThreadingHTTPServer):
 
     def __init__(self, address: tuple[str, int], state: _State) -> None:
         self.state = state
+        self.realtime: RealtimePeer | None = None  # set by Emulator.start()
         self._connections_lock = threading.Lock()
         self._connections: set[socket.socket] = set()
         self.connections_accepted = 0
@@ -1160,8 +1174,10 @@ class Emulator:
         host: str = "127.0.0.1",
         port: int = 0,
         latency_ms: tuple[float, float] = (0, 0),
+        realtime: bool = True,
     ) -> None:
         _require_loopback(host)
+        self._realtime = realtime
         self._initial_api_keys = tuple(api_keys)
         self._initial_latency_ms = latency_ms
         self._state = _State(api_keys, latency_ms)
@@ -1175,6 +1191,11 @@ class Emulator:
     def start(self) -> Emulator:
         if self._thread is not None or self._stopped:
             raise RuntimeError("an Emulator can be started once")
+        if self._realtime:
+            # Imported here: aiortc takes a few hundred ms to import.
+            from .realtime_peer import RealtimePeer
+
+            self._server.realtime = RealtimePeer(self._state.lookup).start()
         self._thread = threading.Thread(
             target=self._server.serve_forever,
             kwargs={"poll_interval": HANG_POLL_S},
@@ -1195,6 +1216,8 @@ class Emulator:
             self._thread.join(STOP_JOIN_TIMEOUT_S)
         self._server.close_connections()
         self._server.server_close()
+        if self._server.realtime is not None:
+            self._server.realtime.stop()
 
     def __enter__(self) -> Emulator:
         return self.start()
@@ -1242,12 +1265,19 @@ class Emulator:
     def lookup(self, value: str) -> MintedKey | None:
         return self._state.lookup(value)
 
+    @property
+    def realtime(self) -> RealtimePeer | None:
+        """The WebRTC peer (faults, call log) once started; None with realtime=False."""
+        return self._server.realtime
+
     def reset(self) -> None:
         """Back to the constructor's keys and latency, with no faults and an empty log."""
         self._state.faults.clear()
         self._state.log.clear()
         self._state.set_api_keys(self._initial_api_keys)
         self._state.set_latency(self._initial_latency_ms)
+        if self._server.realtime is not None:
+            self._server.realtime.reset()
 
 
 def _require_loopback(host: str) -> None:

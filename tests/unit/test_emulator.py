@@ -527,6 +527,10 @@ def test_logs_one_line_per_request_without_keys_or_values(
     with caplog.at_level(logging.INFO, logger="ekmint_dev.emulator"):
         value = mint(client).json()["value"]
         mint(client, headers={"Authorization": "Bearer sk-leak-me"})
+        # The server logs after it has sent the answer: wait for the second line.
+        deadline = time.monotonic() + 2
+        while len(caplog.records) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
 
     lines = [record.getMessage() for record in caplog.records]
     assert len(lines) == 2

@@ -1,0 +1,49 @@
+// @ts-check
+/**
+ * ekmint's browser client: short-lived OpenAI Realtime keys from an ekmint service, and a voice
+ * session that gets new ones by itself.
+ *
+ *   import { createEkmintClient } from '@ekmint/client';
+ *   const ekmint = createEkmintClient({ url: 'https://api.example.com/api/client-secret' });
+ *   const voice = ekmint.connectVoice();
+ *   voice.addEventListener('statechange', (e) => console.log(e.detail.state));
+ *   voice.addEventListener('error', (e) => show(e.detail.error.message, e.detail.error.action));
+ *
+ * Its only dependency is @openai/agents-realtime, loaded when voice starts.
+ */
+import { createKeySource } from './client-secret.js';
+import { connectVoice } from './voice.js';
+
+/**
+ * @typedef {import('./client-secret.js').KeySourceOptions & {
+ *   voice?: Omit<import('./voice.js').VoiceOptions, 'keySource'>
+ * }} EkmintClientOptions
+ */
+
+/**
+ * @param {EkmintClientOptions} options the key service (`url`, `getAuthToken`, `request`, …)
+ *   and defaults for every voice session (`voice: { realtimeUrl, instructions, … }`)
+ */
+export function createEkmintClient(options) {
+  const { voice: voiceDefaults = {}, ...keyOptions } = options;
+  const keySource = createKeySource(keyOptions);
+  return {
+    /** A key that is still good, from the cache or a new request (retried on 429/503). */
+    getClientSecret: keySource.getClientSecret,
+    /** The cached key without a request, or null. */
+    peekClientSecret: keySource.peek,
+    /** Milliseconds until a key expires, by this device's clock corrected for the server's. */
+    expiresInMs: keySource.expiresInMs,
+    /**
+     * Start a voice session (see `connectVoice` in voice.js for its events).
+     * @param {Omit<import('./voice.js').VoiceOptions, 'keySource'>} [voiceOptions]
+     */
+    connectVoice: (voiceOptions = {}) =>
+      connectVoice({ ...voiceDefaults, ...voiceOptions, keySource }),
+  };
+}
+
+export { createKeySource, clockSkewMs } from './client-secret.js';
+export { connectVoice, VoiceConnection } from './voice.js';
+export { EkmintError, ERROR_TEXT } from './errors.js';
+export { RECONNECT_DELAYS_MS } from './timing.js';

@@ -1,0 +1,650 @@
+/* ekmint client 0.1.0 bundled by clients/js/build.sh from clients/js/src; do not edit. */
+
+// src/errors.js
+var ERROR_TEXT = {
+  invalid_session_config: {
+    message: "The key service refused the session settings this page asked for.",
+    action: "Fix the page's session settings; see the service's session policy."
+  },
+  unauthorized: {
+    message: "You are not signed in, or your sign-in has expired.",
+    action: "Sign in again, then retry."
+  },
+  origin_not_allowed: {
+    message: "This site is not allowed to ask the key service for voice keys.",
+    action: "Ask the operator to add this page's origin to ALLOWED_ORIGINS."
+  },
+  payload_too_large: {
+    message: "The request to the key service was too large.",
+    action: "Send only session settings in the request body."
+  },
+  unsupported_media_type: {
+    message: "The request to the key service was not JSON.",
+    action: "Send the body as JSON with 'Content-Type: application/json'."
+  },
+  rate_limited: {
+    message: "Too many voice keys were requested; the limit refills shortly.",
+    action: "Wait a moment, then try again."
+  },
+  token_generation_failed: {
+    message: "The key service could not get a voice key from OpenAI.",
+    action: "This will not fix itself on retry; tell the site operator."
+  },
+  openai_api_unavailable: {
+    message: "OpenAI is busy or unreachable right now.",
+    action: "Try again in a few seconds."
+  },
+  audit_unavailable: {
+    message: "The key service could not record the request, so it withheld the key.",
+    action: "Try again shortly."
+  },
+  internal_error: {
+    message: "Something went wrong in the key service.",
+    action: "Try again later; if it keeps failing, tell the site operator."
+  },
+  not_found: {
+    message: "The key service has no such route.",
+    action: "Check the page's key service URL (it ends in /api/client-secret)."
+  },
+  ephemeral_key_expired: {
+    message: "The voice key expired before the call could start.",
+    action: "A new key is fetched automatically; if this keeps happening, check the device's clock."
+  },
+  webrtc_connection_failed: {
+    message: "The voice connection could not be set up, or it was lost.",
+    action: "Check your network (a firewall or VPN can block WebRTC), then press Start voice again."
+  },
+  microphone_access_denied: {
+    message: "The page is not allowed to use the microphone.",
+    action: "Allow microphone access for this site (the icon in the address bar), then try again."
+  }
+};
+var RETRYABLE_STATUS = /* @__PURE__ */ new Set([429, 503]);
+var CODE_BY_STATUS = {
+  400: "invalid_session_config",
+  401: "unauthorized",
+  403: "origin_not_allowed",
+  404: "not_found",
+  413: "payload_too_large",
+  415: "unsupported_media_type",
+  429: "rate_limited",
+  503: "openai_api_unavailable"
+};
+var EkmintError = class _EkmintError extends Error {
+  /** @param {EkmintErrorInit} init */
+  constructor({ code, message, action, requestId = null, status = null, retryAfterS = null, cause }) {
+    const text = ERROR_TEXT[code] ?? ERROR_TEXT.internal_error;
+    super(message || text.message, cause === void 0 ? void 0 : { cause });
+    this.name = "EkmintError";
+    this.code = code;
+    this.action = action || text.action;
+    this.requestId = requestId;
+    this.status = status;
+    this.retryAfterS = retryAfterS;
+  }
+  /** @param {Partial<EkmintErrorInit>} changes */
+  with(changes) {
+    return new _EkmintError({
+      code: this.code,
+      message: this.message,
+      action: this.action,
+      requestId: this.requestId,
+      status: this.status,
+      retryAfterS: this.retryAfterS,
+      cause: this.cause,
+      ...changes
+    });
+  }
+  toJSON() {
+    return { code: this.code, message: this.message, action: this.action, request_id: this.requestId };
+  }
+};
+function browserError(code, cause, message) {
+  return new EkmintError({ code, cause, message });
+}
+function errorFromAnswer(status, body, headers) {
+  const envelope = isObject(body) && isObject(body.error) ? body.error : null;
+  const known = envelope && typeof envelope.code === "string" && envelope.code in ERROR_TEXT;
+  const code = known ? (
+    /** @type {ErrorCode} */
+    envelope.code
+  ) : CODE_BY_STATUS[status] ?? "internal_error";
+  return new EkmintError({
+    code,
+    message: known ? stringOr(envelope.message) : void 0,
+    action: known ? stringOr(envelope.action) : void 0,
+    requestId: (known ? stringOr(envelope.request_id) : void 0) ?? headers.get("x-request-id"),
+    status,
+    retryAfterS: retryAfterSeconds(headers.get("retry-after"))
+  });
+}
+function retryAfterSeconds(value, nowMs = Date.now()) {
+  if (!value) return null;
+  const seconds = Number(value);
+  if (Number.isFinite(seconds)) return Math.max(0, seconds);
+  const date = Date.parse(value);
+  return Number.isNaN(date) ? null : Math.max(0, (date - nowMs) / 1e3);
+}
+function isObject(value) {
+  return typeof value === "object" && value !== null;
+}
+function stringOr(value) {
+  return typeof value === "string" && value ? value : void 0;
+}
+
+// src/timing.js
+var RECONNECT_DELAYS_MS = Object.freeze([1e3, 2e3, 4e3]);
+var MINT_BACKOFF_BASE_MS = 500;
+var MINT_BACKOFF_MAX_MS = 8e3;
+var JITTER = 0.2;
+function mintRetryDelayMs(attempt, retryAfterS, random = Math.random) {
+  const exponential = Math.min(MINT_BACKOFF_BASE_MS * 2 ** (attempt - 1), MINT_BACKOFF_MAX_MS);
+  const jittered = exponential * (1 - JITTER + 2 * JITTER * random());
+  const floor = retryAfterS == null ? 0 : retryAfterS * 1e3;
+  return Math.round(Math.max(jittered, floor));
+}
+function sleep(ms, signal) {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) {
+      reject(signal.reason);
+      return;
+    }
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal?.reason);
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener("abort", onAbort, { once: true });
+  });
+}
+function withTimeout(promise, ms, onTimeout) {
+  let timer;
+  const timeout = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(onTimeout()), ms);
+  });
+  return (
+    /** @type {Promise<T>} */
+    Promise.race([promise, timeout]).finally(() => clearTimeout(timer))
+  );
+}
+function withDefaults(defaults, options) {
+  const set = Object.entries(options ?? {}).filter(([, value]) => value !== void 0);
+  return (
+    /** @type {D & O} */
+    { ...defaults, ...Object.fromEntries(set) }
+  );
+}
+
+// src/client-secret.js
+var DEFAULT_RETRY_BUDGET_MS = 2e4;
+var DEFAULT_REFRESH_MARGIN_MS = 3e4;
+function createKeySource(options) {
+  if (!options?.url) throw new TypeError("createKeySource: `url` (the ekmint endpoint) is required");
+  const settings = withDefaults(
+    {
+      retryBudgetMs: DEFAULT_RETRY_BUDGET_MS,
+      refreshMarginMs: DEFAULT_REFRESH_MARGIN_MS,
+      // Looked up at call time, so a page (or test) that replaces window.fetch later is heard.
+      fetch: (...args) => globalThis.fetch(...args),
+      now: Date.now,
+      sleep,
+      random: Math.random
+    },
+    options
+  );
+  let cached = null;
+  let inflight = null;
+  const expiresInMs = (secret) => secret.expiresAt * 1e3 - (settings.now() + secret.skewMs);
+  const isFresh = (secret) => {
+    const lifetimeMs = secret.expiresAt * 1e3 - (secret.receivedAtMs + secret.skewMs);
+    const margin = Math.min(settings.refreshMarginMs, lifetimeMs / 5);
+    return expiresInMs(secret) > margin;
+  };
+  return {
+    async getClientSecret({ forceRefresh = false, signal } = {}) {
+      if (!forceRefresh && cached && isFresh(cached)) return cached;
+      inflight ??= mintWithRetries(settings, signal).finally(() => {
+        inflight = null;
+      });
+      cached = await inflight;
+      return cached;
+    },
+    peek: () => cached,
+    invalidate() {
+      cached = null;
+    },
+    expiresInMs
+  };
+}
+async function mintWithRetries(settings, signal) {
+  const startedMs = settings.now();
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return await mintOnce(settings, signal);
+    } catch (error) {
+      if (!(error instanceof EkmintError) || !RETRYABLE_STATUS.has(error.status ?? 0)) throw error;
+      const delayMs = mintRetryDelayMs(attempt, error.retryAfterS, settings.random);
+      const elapsedMs = settings.now() - startedMs;
+      if (elapsedMs + delayMs > settings.retryBudgetMs) throw gaveUp(error, attempt, elapsedMs);
+      settings.onRetry?.({ attempt, delayMs, error });
+      await settings.sleep(delayMs, signal);
+    }
+  }
+}
+function gaveUp(error, attempts, elapsedMs) {
+  const tried = attempts === 1 ? "once" : `${attempts} times in ${Math.round(elapsedMs / 1e3)} s`;
+  return error.with({ message: `${error.message} (Tried ${tried}; giving up.)` });
+}
+async function mintOnce(settings, signal) {
+  const headers = await requestHeaders(settings);
+  let response;
+  try {
+    response = await settings.fetch(settings.url, {
+      method: "POST",
+      headers,
+      // No body, no Content-Type: without a sign-in header that keeps the POST a CORS "simple
+      // request", which saves the preflight round trip.
+      body: settings.request ? JSON.stringify(settings.request) : void 0,
+      cache: "no-store",
+      credentials: "omit",
+      signal
+    });
+  } catch (error) {
+    if (signal?.aborted) throw error;
+    throw new EkmintError({
+      code: "internal_error",
+      message: `Could not reach the key service at ${settings.url}.`,
+      action: "Check the network connection, the page's key service URL, and that this page's origin is in the service\u2019s ALLOWED_ORIGINS; then try again.",
+      cause: error
+    });
+  }
+  const body = await readJson(response);
+  if (!response.ok) throw errorFromAnswer(response.status, body, response.headers);
+  return parseSecret(body, response, settings.now());
+}
+async function requestHeaders(settings) {
+  const headers = { Accept: "application/json" };
+  if (settings.request) headers["Content-Type"] = "application/json";
+  if (!settings.getAuthToken) return headers;
+  let token;
+  try {
+    token = await settings.getAuthToken();
+  } catch (error) {
+    throw new EkmintError({
+      code: "unauthorized",
+      message: "Could not get your sign-in token for the key service.",
+      cause: error
+    });
+  }
+  if (token) headers.Authorization = `Bearer ${token}`;
+  return headers;
+}
+async function readJson(response) {
+  try {
+    return await response.json();
+  } catch {
+    return null;
+  }
+}
+function parseSecret(body, response, nowMs) {
+  const valid = body && typeof body.value === "string" && body.value.startsWith("ek_") && Number.isFinite(body.expires_at);
+  if (!valid) {
+    throw new EkmintError({
+      code: "internal_error",
+      message: "The key service answered, but without a usable voice key.",
+      requestId: response.headers.get("x-request-id"),
+      status: response.status
+    });
+  }
+  const session = body.session ?? {};
+  return {
+    value: body.value,
+    expiresAt: body.expires_at,
+    session: { type: session.type, model: session.model, voice: session.voice },
+    receivedAtMs: nowMs,
+    skewMs: clockSkewMs(response.headers.get("date"), nowMs)
+  };
+}
+function clockSkewMs(dateHeader, nowMs) {
+  const serverMs = dateHeader ? Date.parse(dateHeader) : Number.NaN;
+  if (Number.isNaN(serverMs)) return 0;
+  const skew = serverMs - nowMs;
+  return Math.abs(skew) < 2e3 ? 0 : skew;
+}
+
+// src/voice.js
+var DEFAULT_CONNECT_TIMEOUT_MS = 15e3;
+var DEFAULT_AGENT_NAME = "Assistant";
+var RECOVERABLE = /* @__PURE__ */ new Set(["ephemeral_key_expired", "webrtc_connection_failed"]);
+function connectVoice(options) {
+  return new VoiceConnection(options);
+}
+var VoiceConnection = class extends EventTarget {
+  /** @type {Required<Omit<VoiceOptions, 'realtimeUrl' | 'websocketUrl' | 'instructions' | 'audioElement'>> & VoiceOptions} */
+  #options;
+  /** @type {VoiceState} */
+  #state = "idle";
+  #closed = false;
+  #abort = new AbortController();
+  /** @type {SdkSession | null} */
+  #session = null;
+  /** @type {MediaStream | null} */
+  #microphone = null;
+  /** @type {(error: EkmintError) => void} */
+  #reportDrop = () => {
+  };
+  /** @type {(value: void) => void} */
+  #resolveReady = () => {
+  };
+  /** @type {(reason: unknown) => void} */
+  #rejectReady = () => {
+  };
+  /** @param {VoiceOptions} options */
+  constructor(options) {
+    super();
+    if (!options?.keySource) throw new TypeError("connectVoice: `keySource` is required");
+    this.#options = withDefaults(
+      {
+        agentName: DEFAULT_AGENT_NAME,
+        reconnectDelaysMs: RECONNECT_DELAYS_MS,
+        connectTimeoutMs: DEFAULT_CONNECT_TIMEOUT_MS,
+        webrtc: typeof globalThis.RTCPeerConnection === "function",
+        // A runtime import: pages that only need keys never load the SDK (about 1.4 MB).
+        loadSdk: () => import("@openai/agents-realtime"),
+        getUserMedia: defaultGetUserMedia,
+        sleep
+      },
+      options
+    );
+    this.transport = this.#options.webrtc ? "webrtc" : "websocket";
+    this.ready = new Promise((resolve, reject) => {
+      this.#resolveReady = resolve;
+      this.#rejectReady = reject;
+    });
+    this.ready.catch(() => {
+    });
+    queueMicrotask(() => void this.#run());
+  }
+  /** @returns {VoiceState} */
+  get state() {
+    return this.#state;
+  }
+  /** The SDK's RealtimeSession while connected (to send messages, mute, listen for audio). */
+  get session() {
+    return this.#session;
+  }
+  /** Hang up for good: no reconnect, microphone released, state `disconnected`. */
+  close() {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#abort.abort(new DOMException("The voice session was closed.", "AbortError"));
+    this.#endSession();
+    this.#releaseMicrophone();
+    this.#rejectReady(this.#abort.signal.reason);
+    this.#setState("disconnected", { reason: "closed" });
+  }
+  async #run() {
+    try {
+      const sdk = await this.#loadSdk();
+      if (this.transport === "webrtc") this.#microphone = await this.#openMicrophone();
+      await this.#connectWithRetries(sdk);
+    } catch (error) {
+      if (!this.#closed) this.#fail(asEkmintError(error));
+    }
+  }
+  /** @param {AgentsSdk} sdk */
+  async #connectWithRetries(sdk) {
+    const delays = this.#options.reconnectDelaysMs;
+    let retries = 0;
+    for (; ; ) {
+      let problem;
+      const dropped = new Promise((resolve) => {
+        this.#reportDrop = resolve;
+      });
+      try {
+        await this.#connectOnce(sdk, retries > 0);
+        if (this.#closed) return;
+        retries = 0;
+        this.#resolveReady();
+        problem = await dropped;
+      } catch (error) {
+        problem = asEkmintError(error);
+        if (this.#closed) return;
+        if (!RECOVERABLE.has(problem.code)) throw problem;
+      }
+      this.#endSession();
+      if (this.#closed) return;
+      if (retries >= delays.length) throw problem;
+      this.#setState("disconnected", { reason: problem.code });
+      const delayMs = delays[retries];
+      retries += 1;
+      this.#emit("retry", { attempt: retries, delayMs, error: problem });
+      await this.#options.sleep(delayMs, this.#abort.signal);
+    }
+  }
+  /**
+   * @param {AgentsSdk} sdk
+   * @param {boolean} newKey
+   */
+  async #connectOnce(sdk, newKey) {
+    this.#setState("connecting");
+    const key = await this.#options.keySource.getClientSecret({
+      forceRefresh: newKey,
+      signal: this.#abort.signal
+    });
+    if (this.#closed) return;
+    this.#emit("key", { expiresAt: key.expiresAt, session: key.session });
+    const session = this.#createSession(sdk, key.session.model);
+    this.#session = session;
+    session.on("transport_event", (event) => this.#onServerEvent(event));
+    session.on("error", () => {
+    });
+    try {
+      const url = this.transport === "webrtc" ? this.#options.realtimeUrl : this.#options.websocketUrl;
+      await withTimeout(
+        session.connect({ apiKey: key.value, ...url ? { url } : {} }),
+        this.#options.connectTimeoutMs,
+        () => browserError("webrtc_connection_failed", void 0, "The voice connection timed out.")
+      );
+    } catch (error) {
+      throw connectError(error);
+    }
+    if (this.#closed || this.#session !== session) return;
+    this.#watchForDrop(session);
+    this.#setState("connected");
+  }
+  /**
+   * @param {AgentsSdk} sdk
+   * @param {string | undefined} model the minted model: a session cannot change it later
+   * @returns {SdkSession}
+   */
+  #createSession(sdk, model) {
+    const { instructions, audioElement, realtimeUrl } = this.#options;
+    const transport = this.transport === "webrtc" ? new sdk.OpenAIRealtimeWebRTC({
+      // Ours, so the SDK leaves it running between reconnects (no new permission prompt).
+      mediaStream: this.#microphone,
+      ...audioElement ? { audioElement } : {},
+      ...realtimeUrl ? { baseUrl: realtimeUrl } : {}
+    }) : new sdk.OpenAIRealtimeWebSocket({});
+    const agent = new sdk.RealtimeAgent({
+      name: this.#options.agentName,
+      ...instructions ? { instructions } : {}
+    });
+    return new sdk.RealtimeSession(agent, {
+      transport,
+      ...model ? { model } : {},
+      // The SDK's first session.update carries the agent's instructions, '' for an agent with
+      // none, which would wipe what the service minted (and may have locked). providerData is
+      // spread last into that payload; an undefined value drops the field from the JSON.
+      ...instructions ? {} : { config: { providerData: { instructions: void 0 } } }
+    });
+  }
+  /** @param {SdkSession} session */
+  #watchForDrop(session) {
+    const dropped = () => {
+      if (this.#session !== session || this.#closed) return;
+      this.#reportDrop(browserError("webrtc_connection_failed", void 0, "The voice connection was lost."));
+    };
+    session.transport.on("connection_change", (status) => {
+      if (status === "disconnected") dropped();
+    });
+    session.transport.connectionState?.dataChannel?.addEventListener("close", dropped);
+  }
+  /** @param {any} event */
+  #onServerEvent(event) {
+    if (event?.type === "session.created" || event?.type === "session.updated") {
+      this.#emit("session", { type: event.type, session: event.session });
+    }
+  }
+  async #loadSdk() {
+    try {
+      return await this.#options.loadSdk();
+    } catch (error) {
+      throw new EkmintError({
+        code: "internal_error",
+        message: "The voice library (@openai/agents-realtime) could not be loaded.",
+        action: "Reload the page; if it keeps failing, tell the site operator (the page's import map must point @openai/agents-realtime at the bundled SDK).",
+        cause: error
+      });
+    }
+  }
+  async #openMicrophone() {
+    try {
+      return await this.#options.getUserMedia({ audio: true });
+    } catch (error) {
+      throw microphoneError(error);
+    }
+  }
+  #endSession() {
+    const session = this.#session;
+    this.#session = null;
+    try {
+      session?.close();
+    } catch {
+    }
+  }
+  #releaseMicrophone() {
+    for (const track of this.#microphone?.getTracks() ?? []) track.stop();
+    this.#microphone = null;
+  }
+  /** @param {EkmintError} error */
+  #fail(error) {
+    this.#endSession();
+    this.#releaseMicrophone();
+    this.#closed = true;
+    this.#setState("failed", { reason: error.code });
+    this.#emit("error", { error });
+    this.#rejectReady(error);
+  }
+  /**
+   * @param {VoiceState} state
+   * @param {{ reason?: string }} [extra]
+   */
+  #setState(state, extra = {}) {
+    const previous = this.#state;
+    if (previous === state) return;
+    this.#state = state;
+    this.#emit("statechange", { state, previous, ...extra });
+  }
+  /**
+   * @param {string} type
+   * @param {object} detail
+   */
+  #emit(type, detail) {
+    this.dispatchEvent(new VoiceEvent(type, detail));
+  }
+};
+var VoiceEvent = class extends Event {
+  /**
+   * @param {string} type
+   * @param {object} detail
+   */
+  constructor(type, detail) {
+    super(type);
+    this.detail = detail;
+  }
+};
+function defaultGetUserMedia(constraints) {
+  const media = globalThis.navigator?.mediaDevices;
+  if (!media?.getUserMedia) {
+    return Promise.reject(
+      browserError(
+        "microphone_access_denied",
+        void 0,
+        "This browser offers no microphone here (the page must be served over HTTPS)."
+      )
+    );
+  }
+  return media.getUserMedia(constraints);
+}
+function microphoneError(error) {
+  if (error instanceof EkmintError) return error;
+  const name = (
+    /** @type {{ name?: string }} */
+    error?.name
+  );
+  if (name === "NotFoundError" || name === "OverconstrainedError") {
+    return new EkmintError({
+      code: "microphone_access_denied",
+      message: "No microphone was found.",
+      action: "Connect a microphone, then try again.",
+      cause: error
+    });
+  }
+  if (name === "NotReadableError" || name === "AbortError") {
+    return new EkmintError({
+      code: "microphone_access_denied",
+      message: "The microphone could not be started; another app may be using it.",
+      action: "Close other apps that use the microphone, then try again.",
+      cause: error
+    });
+  }
+  return browserError("microphone_access_denied", error);
+}
+function connectError(error) {
+  if (error instanceof EkmintError) return error;
+  const text = error instanceof Error ? error.message : String(error);
+  if (/\bstatus 401\b/.test(text)) return browserError("ephemeral_key_expired", error);
+  return browserError("webrtc_connection_failed", error);
+}
+function asEkmintError(error) {
+  if (error instanceof EkmintError) return error;
+  return new EkmintError({
+    code: "internal_error",
+    message: "Something went wrong while starting voice.",
+    action: "Press Start voice again; if it keeps failing, tell the site operator.",
+    cause: error
+  });
+}
+
+// src/index.js
+function createEkmintClient(options) {
+  const { voice: voiceDefaults = {}, ...keyOptions } = options;
+  const keySource = createKeySource(keyOptions);
+  return {
+    /** A key that is still good, from the cache or a new request (retried on 429/503). */
+    getClientSecret: keySource.getClientSecret,
+    /** The cached key without a request, or null. */
+    peekClientSecret: keySource.peek,
+    /** Milliseconds until a key expires, by this device's clock corrected for the server's. */
+    expiresInMs: keySource.expiresInMs,
+    /**
+     * Start a voice session (see `connectVoice` in voice.js for its events).
+     * @param {Omit<import('./voice.js').VoiceOptions, 'keySource'>} [voiceOptions]
+     */
+    connectVoice: (voiceOptions = {}) => connectVoice({ ...voiceDefaults, ...voiceOptions, keySource })
+  };
+}
+export {
+  ERROR_TEXT,
+  EkmintError,
+  RECONNECT_DELAYS_MS,
+  VoiceConnection,
+  clockSkewMs,
+  connectVoice,
+  createEkmintClient,
+  createKeySource
+};
