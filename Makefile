@@ -18,7 +18,7 @@ export AWS_DEFAULT_REGION ?= us-east-1
 export AWS_EC2_METADATA_DISABLED := true
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help install dev test lint typecheck template-check security-check build unit integration e2e clean
+.PHONY: help install dev test lint typecheck template-check security-check build unit integration e2e clean bench
 
 help:
 	@echo "make dev    - run the local stack on http://127.0.0.1:$${PORT:-3000} (no AWS account needed)"
@@ -60,6 +60,11 @@ security-check: $(CHECKOV_VENV)/.installed
 
 build: $(STAMP)
 	PATH="$(PY313_DIR):$(CURDIR)/$(BIN):$$PATH" $(BIN)/sam build --template template.yaml
+
+# Cold start, warm path, I/O and artifact size vs. a floor and a naive reference (docs/performance.md).
+# A few minutes; BENCH_ARGS=--quick for a short run.
+bench: $(STAMP)
+	PATH="$(PY313_DIR):$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m bench $(BENCH_ARGS)
 
 test: lint typecheck template-check security-check build
 	$(BIN)/pytest $(PYTEST_ARGS)

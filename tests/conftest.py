@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import importlib
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from types import ModuleType
 from typing import Any
 
 import pytest
-from support import OPENAI_KEY, ORIGIN, find_leaks
+from support import OPENAI_KEY, HandlerFactory, base_env, find_leaks
 
 from ekmint_dev.local_aws import LocalNames, MotoServer, provision
 
@@ -62,27 +62,6 @@ def emu(emulator: Any) -> Any:
     emulator.clear_requests()
     emulator.set_api_keys([OPENAI_KEY])
     return emulator
-
-
-def base_env(names: LocalNames, upstream_url: str) -> dict[str, str]:
-    return {
-        "OPENAI_SECRET_ID": names.secret_id,
-        "AUDIT_TABLE_NAME": names.audit_table,
-        "QUOTA_TABLE_NAME": names.quota_table,
-        "OPENAI_BASE_URL": upstream_url,
-        "ALLOWED_ORIGINS": f"{ORIGIN},http://127.0.0.1:3000",
-        "QUOTA_PER_MINUTE": "1000",
-        "QUOTA_PER_DAY": "10000",
-        "GLOBAL_DAILY_CAP": "100000",
-        # Fast retries so fault tests take milliseconds; the schedule's shape is unit-tested.
-        "UPSTREAM_BACKOFF_BASE_S": "0.02",
-        "UPSTREAM_READ_TIMEOUT_S": "1",
-        "POWERTOOLS_LOG_LEVEL": "DEBUG",
-        "POWERTOOLS_SERVICE_NAME": "ekmint",
-    }
-
-
-HandlerFactory = Callable[..., ModuleType]
 
 
 @pytest.fixture

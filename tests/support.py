@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -20,8 +21,28 @@ EVENTS = REPO / "events"
 OPENAI_KEY = "sk-local.test.key.for-ekmint.0001"
 ROTATED_KEY = "sk-local.test.key.for-ekmint.0002"
 SECRET_VALUES = (OPENAI_KEY, ROTATED_KEY)
+# make_handler's type: settings overrides in, a freshly imported ekmint.handler out.
+HandlerFactory = Callable[..., ModuleType]
 EK_VALUE = re.compile(r"ek_[A-Za-z0-9_\-]{8,}")
 ORIGIN = "http://localhost:3000"
+
+
+def base_env(names: Any, upstream_url: str) -> dict[str, str]:
+    return {
+        "OPENAI_SECRET_ID": names.secret_id,
+        "AUDIT_TABLE_NAME": names.audit_table,
+        "QUOTA_TABLE_NAME": names.quota_table,
+        "OPENAI_BASE_URL": upstream_url,
+        "ALLOWED_ORIGINS": f"{ORIGIN},http://127.0.0.1:3000",
+        "QUOTA_PER_MINUTE": "1000",
+        "QUOTA_PER_DAY": "10000",
+        "GLOBAL_DAILY_CAP": "100000",
+        # Fast retries so fault tests take milliseconds; the schedule's shape is unit-tested.
+        "UPSTREAM_BACKOFF_BASE_S": "0.02",
+        "UPSTREAM_READ_TIMEOUT_S": "1",
+        "POWERTOOLS_LOG_LEVEL": "DEBUG",
+        "POWERTOOLS_SERVICE_NAME": "ekmint",
+    }
 
 
 def load_event(name: str) -> dict[str, Any]:

@@ -1046,8 +1046,9 @@ class _Handler(BaseHTTPRequestHandler):
         return self._answer(entry, reply, request_id)
 
     def _answer(self, entry: _LoggedRequest, reply: Reply, request_id: str) -> _LoggedRequest:
-        self._send(reply, request_id)
+        # Logged before sending: a client that reads the log right after its answer must find it.
         self.server.state.log.set_status(entry, reply.status)
+        self._send(reply, request_id)
         return entry
 
     def _drop(self, entry: _LoggedRequest) -> _LoggedRequest:

@@ -1,17 +1,20 @@
 """HTTP requests to API Gateway HTTP API (payload format 2.0) events, as API Gateway builds them.
 
 Header names are lowercased, repeated headers are joined with commas, cookies move to
-`cookies`, and a body that is not text is base64-encoded with isBase64Encoded set.
+`cookies`, query parameters are parsed (repeats joined with commas), JWT claims arrive as
+strings, and a body that is not text is base64-encoded with isBase64Encoded set.
 """
 
 from __future__ import annotations
 
 import base64
+import json
 import time
 import uuid
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import parse_qsl
 
 ROUTE_KEY = "POST /api/client-secret"
 TEXT_TYPES = ("application/json", "text/", "application/x-www-form-urlencoded")
@@ -25,6 +28,24 @@ def _is_text(content_type: str | None, body: bytes) -> bool:
             return False
         return True
     return not body
+
+
+def claim_string(value: Any) -> str:
+    """A claim as API Gateway passes it on: every value a string, arrays as "[a b]"."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list | tuple):
+        return "[" + " ".join(claim_string(item) for item in value) + "]"
+    if isinstance(value, dict):
+        return json.dumps(value, separators=(",", ":"))
+    return str(value)
+
+
+def query_parameters(query: str) -> dict[str, str]:
+    parameters: dict[str, str] = {}
+    for name, value in parse_qsl(query, keep_blank_values=True):
+        parameters[name] = f"{parameters[name]},{value}" if name in parameters else value
+    return parameters
 
 
 def http_api_event(
@@ -68,7 +89,7 @@ def http_api_event(
     }
     if jwt_claims is not None:
         request_context["authorizer"] = {
-            "jwt": {"claims": {k: str(v) for k, v in jwt_claims.items()}, "scopes": None}
+            "jwt": {"claims": {k: claim_string(v) for k, v in jwt_claims.items()}, "scopes": None}
         }
     event: dict[str, Any] = {
         "version": "2.0",
@@ -81,6 +102,8 @@ def http_api_event(
     }
     if cookies:
         event["cookies"] = cookies
+    if query:
+        event["queryStringParameters"] = query_parameters(query)
     if body:
         if _is_text(merged.get("content-type"), body):
             event["body"] = body.decode("utf-8")

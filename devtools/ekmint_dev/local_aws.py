@@ -119,11 +119,22 @@ class MotoServer:
         self.url = f"http://127.0.0.1:{self.port}"
 
     def start(self) -> MotoServer:
+        # moto's server binds inside its thread and, if the port is taken, start() would wait
+        # forever: find out here, with an error that says which port.
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", self.port))
+            except OSError as exc:
+                raise OSError(f"port {self.port} for local AWS is in use: {exc}") from None
         self._server.start()
         return self
 
     def stop(self) -> None:
         self._server.stop()
+        # shutdown() stops serving but keeps the socket; close it so the port is free at once.
+        inner = getattr(self._server, "_server", None)
+        if inner is not None:
+            inner.server_close()
 
     def reset(self) -> None:
         """Forget every resource (moto's own reset route)."""

@@ -1,7 +1,7 @@
 """Real Chromium against the real local stack: fixtures for both, and the emulator's controls.
 
 Not a conftest.py: with rootdir-less test folders, a second `conftest` module shadows the one
-that tests/integration imports by name (`from conftest import HandlerFactory`). The browser
+that tests/integration imports by name (`from support import HandlerFactory`). The browser
 tests import these fixtures explicitly.
 
 Chromium is Debian's (`apt-get install chromium`), driven by Playwright for Python with

@@ -9,8 +9,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from conftest import HandlerFactory
-from support import LogTap, audit_items, body_of, invoke, post
+from support import HandlerFactory, LogTap, audit_items, body_of, invoke, post
 
 from ekmint_dev.aws_fault_proxy import AwsFaultProxy
 from ekmint_dev.local_aws import LocalNames, MotoServer

@@ -6,8 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import HandlerFactory
-from support import EVENTS, body_of, event_env, header, invoke, load_event
+from support import EVENTS, HandlerFactory, body_of, event_env, header, invoke, load_event
 
 EXPECTED = {
     "mint": (200, None),

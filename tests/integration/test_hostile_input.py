@@ -11,10 +11,9 @@ import os
 from typing import Any
 
 import pytest
-from conftest import HandlerFactory
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from support import body_of, header, invoke, post
+from support import HandlerFactory, body_of, header, invoke, post
 
 EXAMPLES = int(os.environ.get("EKMINT_FUZZ_EXAMPLES", "40"))
 CLEAR_CODES = {"invalid_session_config", "payload_too_large", "unsupported_media_type"}

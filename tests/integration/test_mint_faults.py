@@ -9,8 +9,17 @@ import time
 from typing import Any
 
 import pytest
-from conftest import HandlerFactory
-from support import OPENAI_KEY, ROTATED_KEY, LogTap, audit_items, body_of, header, invoke, post
+from support import (
+    OPENAI_KEY,
+    ROTATED_KEY,
+    HandlerFactory,
+    LogTap,
+    audit_items,
+    body_of,
+    header,
+    invoke,
+    post,
+)
 
 from ekmint.audit import fingerprint
 from ekmint_dev.local_aws import LocalNames, client, free_port, put_secret

@@ -7,8 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
-from conftest import HandlerFactory
-from support import audit_items, body_of, header, invoke, post
+from support import HandlerFactory, audit_items, body_of, header, invoke, post
 
 from ekmint_dev.local_aws import LocalNames
 

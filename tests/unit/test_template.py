@@ -408,3 +408,31 @@ def test_grants_are_read_from_the_role_the_function_uses(transformed: Template) 
     # Guards the checker itself: it sees the statements, not an empty set that trivially matches.
     grants = role_grants(deployed(transformed, "anonymous, stack-made secret"))
     assert ("dynamodb:PutItem", "GetAtt:AuditTable.Arn") in grants[ROLE]
+
+
+# ---------------------------------------------------------------- SnapStart
+
+
+def test_snapstart_is_off_by_default_and_the_api_invokes_the_function_itself(
+    transformed: Template,
+) -> None:
+    stack = deployed(transformed, "anonymous, stack-made secret")
+    assert "SnapStart" not in stack["Resources"][FUNCTION]["Properties"]
+    integration = stack["Resources"]["MintIntegration"]["Properties"]
+    assert integration["IntegrationUri"] == {"Fn::GetAtt": [FUNCTION, "Arn"]}
+    permission = stack["Resources"]["MintInvokePermission"]["Properties"]
+    assert permission["FunctionName"] == {"Ref": FUNCTION}
+
+
+def test_snapstart_on_snapshots_published_versions_and_the_api_invokes_the_alias(
+    template: Template,
+) -> None:
+    parameters = {"AllowedOrigins": ORIGINS, "EnableSnapStart": "true"}
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+        stack = resolve_conditions(sam_transform(template, parameters), parameters)
+    resources = stack["Resources"]
+    assert resources[FUNCTION]["Properties"]["SnapStart"] == {"ApplyOn": "PublishedVersions"}
+    (alias,) = [name for name, r in resources.items() if r["Type"] == "AWS::Lambda::Alias"]
+    assert resources["MintIntegration"]["Properties"]["IntegrationUri"] == {"Ref": alias}
+    assert resources["MintInvokePermission"]["Properties"]["FunctionName"] == {"Ref": alias}

@@ -10,28 +10,31 @@ import json
 import logging
 from typing import Any
 
-import boto3
+import botocore.session
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
-from aws_lambda_powertools.utilities.parameters import SecretsProvider
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
 
 from .cors import cors_headers, preflight_headers
 from .deadline import Deadline
 from .errors import InternalError, MintError, NotFound
+from .lifecycle import prepare_connection, register_snapstart_hooks
 from .mint import MintDeps, mint
 from .request import from_event
 from .secret_cache import OpenAIKeySource
 from .settings import SettingsError, load_settings
 from .telemetry import NAMESPACE
+from .tracing import make_tracer, trace_handler
 from .upstream import RetryPolicy, make_client
 
 ROUTE = "/api/client-secret"
 
 logger = Logger(service="ekmint")
 metrics = Metrics(namespace=NAMESPACE, service="ekmint")
+# None where tracing is off (POWERTOOLS_TRACE_DISABLED, outside Lambda): see tracing.py.
+tracer = make_tracer()
 # Third-party loggers print whole requests and answers at DEBUG (botocore prints GetSecretValue's
 # answer, key included). Pin them, so no log level setting, ours or Lambda's, can turn that on.
 for _name in ("botocore", "boto3", "urllib3", "httpx", "httpcore", "aws_lambda_powertools"):
@@ -47,29 +50,38 @@ except SettingsError as exc:
 # throttling) keep a sick dependency from eating the caller's 30 s.
 _aws_config = Config(
     retries={"mode": "standard", "max_attempts": 3},
-    connect_timeout=2,
-    read_timeout=3,
+    connect_timeout=1,
+    read_timeout=2,
 )
-_session = boto3.session.Session()
 retry_policy = RetryPolicy(
     max_attempts=settings.upstream_max_attempts,
     backoff_base_s=settings.upstream_backoff_base_s,
     connect_timeout_s=settings.upstream_connect_timeout_s,
     read_timeout_s=settings.upstream_read_timeout_s,
 )
+# First, so that its TLS context loads in the background while the AWS clients are built.
+_http = make_client(settings.openai_base_url, retry_policy)
+# botocore's session rather than boto3's: the same clients without importing boto3 and
+# s3transfer (~30 ms of cold start, docs/performance.md).
+_session = botocore.session.get_session()
 deps = MintDeps(
     settings=settings,
-    dynamodb=_session.client("dynamodb", config=_aws_config),
     key_source=OpenAIKeySource(
-        SecretsProvider(boto3_client=_session.client("secretsmanager", config=_aws_config)),
+        _session.create_client("secretsmanager", config=_aws_config),
         settings.openai_secret_id,
         settings.openai_secret_max_age_s,
     ),
-    http=make_client(settings.openai_base_url, retry_policy),
+    dynamodb=_session.create_client("dynamodb", config=_aws_config),
+    http=_http,
     retry=retry_policy,
     logger=logger,
     metrics=metrics,
+    tracer=tracer,
 )
+# The OpenAI connection, opened in the background now rather than in the first mint; and
+# SnapStart's hooks (lifecycle.py).
+prepare_connection(deps)
+register_snapstart_hooks(deps)
 app = APIGatewayHttpResolver()
 _cold_start = True
 
@@ -146,5 +158,6 @@ def not_found(_: Exception) -> Response[str]:
 
 @metrics.log_metrics(capture_cold_start_metric=True)
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@trace_handler(tracer)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

@@ -15,16 +15,19 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
+from aws_lambda_powertools import Tracer
 
 from . import audit, quota
 from .deadline import Deadline
 from .errors import AuditUnavailable, InternalError, MintError, RateLimited
+from .lifecycle import prepare
 from .models import ClientSecretAnswer, SessionSummary
 from .policy import EffectiveSession, apply_policy, parse_request
 from .request import Incoming, check_body, check_origin, principal_of
 from .secret_cache import OpenAIKeySource, SecretUnusable
 from .settings import Settings
 from .telemetry import record_metrics
+from .tracing import AUDIT_SUBSEGMENT, QUOTA_SUBSEGMENT, UPSTREAM_SUBSEGMENT, annotate, subsegment
 from .upstream import RetryPolicy, UpstreamFailure, UpstreamReport, create_client_secret
 
 
@@ -41,6 +44,7 @@ class MintDeps:
     retry: RetryPolicy
     logger: logging.Logger | Any
     metrics: Any = None
+    tracer: Tracer | None = None
     sleep: Callable[[float], None] = time.sleep
     rand: Callable[[], float] = random.random
     monotonic: Callable[[], float] = time.monotonic
@@ -90,31 +94,36 @@ def _decide(
     check_body(incoming, settings.max_body_bytes)
     effective = apply_policy(parse_request(incoming.body), settings.session_policy)
     decision.effective = effective
-    decision.quota_calls = quota.charge(
-        deps.dynamodb,
-        settings.quota_table_name,
-        decision.principal,
-        quota.QuotaLimits(
-            settings.quota_per_minute, settings.quota_per_day, settings.global_daily_cap
-        ),
-        now=deps.now(),
-        sleep=deps.sleep,
-    )
+    # A stale key and a missing OpenAI connection are fetched and opened while the quota is
+    # charged, not after it (nothing is sent to OpenAI before the charge). Warm: no-op.
+    prepare(deps)
+    with subsegment(deps.tracer, QUOTA_SUBSEGMENT):
+        decision.quota_calls = quota.charge(
+            deps.dynamodb,
+            settings.quota_table_name,
+            decision.principal,
+            quota.QuotaLimits(
+                settings.quota_per_minute, settings.quota_per_day, settings.global_daily_cap
+            ),
+            now=deps.now(),
+            sleep=deps.sleep,
+        )
 
     def get_key(refresh: bool) -> str:
         return deps.key_source.get(refresh=refresh)
 
     try:
-        secret, decision.report = create_client_secret(
-            deps.http,
-            effective.upstream_body,
-            get_key,
-            deadline,
-            deps.retry,
-            sleep=deps.sleep,
-            rand=deps.rand,
-            clock=deps.monotonic,
-        )
+        with subsegment(deps.tracer, UPSTREAM_SUBSEGMENT):
+            secret, decision.report = create_client_secret(
+                deps.http,
+                effective.upstream_body,
+                get_key,
+                deadline,
+                deps.retry,
+                sleep=deps.sleep,
+                rand=deps.rand,
+                clock=deps.monotonic,
+            )
     except UpstreamFailure as failure:
         decision.report = failure.report
         raise failure.error from None
@@ -180,7 +189,8 @@ def _record(
     if isinstance(error, SecretUnusable):
         deps.logger.error("secret unusable", extra={"secret_error": error.detail})
     try:
-        audit.write(deps.dynamodb, deps.settings.audit_table_name, record)
+        with subsegment(deps.tracer, AUDIT_SUBSEGMENT):
+            audit.write(deps.dynamodb, deps.settings.audit_table_name, record)
         stored = True
     except audit.AuditWriteFailed as exc:
         stored = False
@@ -202,6 +212,8 @@ def _record(
         )
     else:
         deps.logger.info("audit", extra={"audit": record.model_dump(exclude_none=True)})
+    # After the write: when it failed, the record (and so the trace) says the key was withheld.
+    annotate(deps.tracer, record)
     if deps.metrics is not None:
         record_metrics(deps.metrics, record, stored=stored)
     return stored

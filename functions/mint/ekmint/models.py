@@ -7,7 +7,7 @@ a field at all is the session policy's call (policy.py), not these models'.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -29,7 +29,8 @@ class AudioInputRequest(_Strict):
 class AudioOutputRequest(_Strict):
     format: JsonObject | None = None
     voice: str | None = None
-    speed: float | None = None
+    # OpenAI's range; checked here so a bad value is the caller's 400, not OpenAI's (a 502).
+    speed: float | None = Field(default=None, ge=0.25, le=1.5)
 
 
 class AudioRequest(_Strict):
@@ -47,7 +48,7 @@ class SessionRequest(_Strict):
     tool_choice: str | JsonObject | None = None
     tracing: str | JsonObject | None = None
     truncation: str | JsonObject | None = None
-    max_output_tokens: int | Literal["inf"] | None = None
+    max_output_tokens: Annotated[int, Field(ge=1, le=4096)] | Literal["inf"] | None = None
     prompt: JsonObject | None = None
     include: list[str] | None = None
 

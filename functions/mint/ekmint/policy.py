@@ -7,6 +7,7 @@ what would be accepted, so a frontend author can fix the request without reading
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,9 +57,7 @@ def parse_request(body: bytes) -> ClientSecretRequest:
     if not body.strip():
         return ClientSecretRequest()
     try:
-        document = json.loads(
-            body, object_pairs_hook=_no_duplicates, parse_constant=_no_constants
-        )
+        document = json.loads(body, object_pairs_hook=_no_duplicates, parse_constant=_no_constants)
     except _DuplicateKey as exc:
         raise InvalidSessionConfig(f"the body repeats the key {_shown(str(exc))}") from None
     except (ValueError, RecursionError):
@@ -70,9 +69,14 @@ def parse_request(body: bytes) -> ClientSecretRequest:
         raise InvalidSessionConfig(_describe(exc)) from None
 
 
+# pydantic puts the union member it tried into the location ("str", "constrained-int", …);
+# callers know only field names.
+_UNION_TAG = re.compile(r"^(str|int|float|bool|constrained-\w+|(literal|dict|list)\[.*\])$")
+
+
 def _describe(exc: ValidationError) -> str:
     first = exc.errors(include_url=False, include_input=False)[0]
-    where = ".".join(str(part) for part in first["loc"])
+    where = ".".join(str(part) for part in first["loc"] if not _UNION_TAG.match(str(part)))
     if first["type"] == "json_invalid":
         return "the body is not valid JSON"
     if first["type"] == "extra_forbidden":

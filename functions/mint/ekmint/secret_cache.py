@@ -1,13 +1,24 @@
 """The OpenAI API key, from Secrets Manager, cached per execution environment.
 
-Powertools' SecretsProvider keeps the value for `max_age_s`, so a warm mint makes no Secrets
-Manager call; `refresh=True` (after an upstream 401) fetches again to pick up a rotated key.
+The key is kept for `max_age_s`, so a warm mint makes no Secrets Manager call; `refresh=True`
+(after an upstream 401) fetches again to pick up a rotated key. `prefetch()`, called as a mint
+starts with a stale key, fetches in the background so that the fetch overlaps the quota charge
+instead of following it; `get()` joins it and returns its key or raises its error, so the calls
+made and the errors seen are the same as a fetch inside `get()`.
 Nothing here ever puts the secret's value, or any part of it, in an exception or a log line.
+
+This is Powertools' SecretsProvider cache (max age, force fetch) in a few lines over a botocore
+client: the Powertools parameters module imports boto3 (~30 ms of cold start) for nothing the
+function uses (docs/performance.md).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import threading
+import time
+from collections.abc import Callable
 from typing import Any
 
 from .errors import InternalError
@@ -46,20 +57,93 @@ def extract_key(secret: str) -> str:
 
 
 class OpenAIKeySource:
-    def __init__(self, provider: Any, secret_id: str, max_age_s: int) -> None:
-        # provider: a Powertools SecretsProvider (or anything with its get() signature).
-        self._provider = provider
+    def __init__(
+        self,
+        secretsmanager: Any,
+        secret_id: str,
+        max_age_s: int,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        # secretsmanager: a botocore (or boto3) Secrets Manager client.
+        self._client = secretsmanager
         self._secret_id = secret_id
         self._max_age_s = max_age_s
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._raw: str | bytes | None = None
+        self._fetched_at = 0.0
+        self._prefetch: threading.Thread | None = None
+        self._prefetch_error: Exception | None = None
+
+    def fresh(self) -> bool:
+        """True while the cached value may be used without asking Secrets Manager."""
+        return (
+            self._raw is not None
+            and self._max_age_s > 0
+            and self._clock() - self._fetched_at < self._max_age_s
+        )
+
+    def forget(self) -> None:
+        """Drop the cached value (after any fetch under way): the next get() asks Secrets
+        Manager. For SnapStart: the snapshot should not hold the key, a restore re-checks it."""
+        with contextlib.suppress(Exception):
+            self._join_prefetch()
+        with self._lock:
+            self._raw = None
+
+    def prefetch(self) -> None:
+        """Fetch in the background if the cached value is stale and no fetch is under way."""
+        with self._lock:
+            if self.fresh() or (self._prefetch is not None and self._prefetch.is_alive()):
+                return
+            self._prefetch_error = None
+            self._prefetch = threading.Thread(
+                target=self._background_fetch, name="ekmint-secret-prefetch", daemon=True
+            )
+            self._prefetch.start()
+
+    def _background_fetch(self) -> None:
+        try:
+            self._fetch()
+        except Exception as exc:
+            # Kept for get(), which reports it as if it had made the call itself.
+            self._prefetch_error = exc
+
+    def _fetch(self) -> str | bytes:
+        answer = self._client.get_secret_value(SecretId=self._secret_id)
+        # As Powertools' SecretsProvider: the string value, else the binary one.
+        raw: str | bytes | None = answer.get("SecretString")
+        if raw is None:
+            raw = answer.get("SecretBinary")
+        if raw is None:
+            raise SecretUnusable("the secret has no string value")
+        with self._lock:
+            self._raw, self._fetched_at = raw, self._clock()
+        return raw
+
+    def _join_prefetch(self) -> None:
+        """Wait for a prefetch under way; raise its error once, if it failed."""
+        prefetch = self._prefetch
+        if prefetch is None:
+            return
+        prefetch.join()
+        with self._lock:
+            error, self._prefetch_error = self._prefetch_error, None
+            self._prefetch = None
+        if error is not None:
+            raise error
 
     def get(self, *, refresh: bool = False) -> str:
         try:
-            raw = self._provider.get(self._secret_id, max_age=self._max_age_s, force_fetch=refresh)
+            if not refresh:
+                self._join_prefetch()
+            raw = self._raw if self.fresh() and not refresh else self._fetch()
+        except SecretUnusable:
+            raise
         except Exception as exc:
-            # The provider wraps botocore errors; their text names the secret, never its value.
-            cause = exc.__cause__ or exc
+            # botocore's error text names the secret, never its value.
             raise SecretUnusable(
-                f"reading secret {self._secret_id} failed: {type(cause).__name__}: {cause}"
+                f"reading secret {self._secret_id} failed: {type(exc).__name__}: {exc}"
             ) from None
         if isinstance(raw, bytes):
             raw = raw.decode("utf-8", "replace")

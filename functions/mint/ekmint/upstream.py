@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 
+from .connection import UpstreamTransport
 from .deadline import Deadline
 from .errors import OpenAIUnavailable, TokenGenerationFailed
 
@@ -89,11 +90,15 @@ class UpstreamFailure(Exception):
 
 
 def make_client(base_url: str, policy: RetryPolicy) -> httpx.Client:
+    limits = httpx.Limits(max_connections=4, max_keepalive_connections=2, keepalive_expiry=60)
     return httpx.Client(
         base_url=base_url,
         timeout=httpx.Timeout(policy.read_timeout_s, connect=policy.connect_timeout_s),
-        limits=httpx.Limits(max_connections=4, max_keepalive_connections=2, keepalive_expiry=60),
+        limits=limits,
         headers={"User-Agent": "ekmint/0.1"},
+        # httpx's own transport, with its TLS context built off the cold start's critical path
+        # and a connection that can be opened before the first mint needs it (connection.py).
+        transport=UpstreamTransport(base_url, limits, policy.connect_timeout_s),
     )
 
 

@@ -1,0 +1,155 @@
+"""`ekmint invoke`: the no-Docker `sam local invoke`. Events go straight to the handler (no
+gateway: no CORS, routes or authorizer), in one execution environment started for the run, with
+the function's variables from the template and SAM's --env-vars file.
+
+AWS and OpenAI come from the running local stack when its moto answers on LOCAL_AWS_PORT;
+otherwise an ephemeral moto server and emulator are started in this process for the run.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+import sys
+import uuid
+from collections.abc import Mapping, Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+from ekmint.settings import SettingsError, load_settings
+
+from . import stack_info
+from .emulator import Emulator
+from .function_config import (
+    function_definition,
+    load_env_file,
+    pick_settable,
+    process_environment,
+)
+from .local_aws import LocalNames, MotoServer, provision
+from .local_stack import DEFAULT_OPENAI_BASE_URL, own_origins
+from .stack_info import DEFAULT_PORT
+from .workers import EnvironmentPool, FunctionError, FunctionSpec
+
+# Longer than the function's own timeout: this waits for a free environment, and there is one.
+WAIT_S = 120.0
+
+
+@dataclass(frozen=True)
+class Backends:
+    aws_endpoint: str
+    openai_base_url: str
+    names: LocalNames
+    described: str
+
+
+def _ephemeral(
+    stack: ExitStack, names: LocalNames, environ: Mapping[str, str], base_url: str | None
+) -> Backends:
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    moto = MotoServer().start()
+    stack.callback(moto.stop)
+    real_key = environ.get("OPENAI_API_KEY", "").strip()
+    key = real_key or f"sk-local-emulator-{secrets.token_hex(12)}"
+    provision(moto.url, key, names)
+    if real_key:
+        url = base_url or DEFAULT_OPENAI_BASE_URL
+        return Backends(moto.url, url, names, f"ephemeral moto, OpenAI at {url}")
+    emulator = Emulator(api_keys=[key]).start()
+    stack.callback(emulator.stop)
+    return Backends(moto.url, emulator.url, names, "ephemeral moto and emulator")
+
+
+def run(
+    event_paths: Sequence[Path],
+    env_file: Path | None,
+    aws_port: int,
+    *,
+    out: TextIO = sys.stdout,
+    err: TextIO = sys.stderr,
+    environ: Mapping[str, str] | None = None,
+) -> int:
+    """Print one response JSON line per event (logs go to `err`); 0 if every one was
+    answered, 1 on a function error, 2 on a bad setting or file."""
+    env = dict(os.environ if environ is None else environ)
+    definition = function_definition()
+    try:
+        events = [json.loads(path.read_text()) for path in event_paths]
+        from_file = load_env_file(env_file) if env_file else {}
+    except (OSError, ValueError) as exc:
+        print(f"ekmint invoke: {exc}", file=err)
+        return 2
+    function_env = dict(definition.defaults) | {
+        "OPENAI_SECRET_ID": LocalNames.secret_id,
+        "AUDIT_TABLE_NAME": LocalNames.audit_table,
+        "QUOTA_TABLE_NAME": LocalNames.quota_table,
+        "ALLOWED_ORIGINS": own_origins(DEFAULT_PORT),
+    }
+    function_env |= pick_settable(from_file, definition, warn=err, source=str(env_file))
+    function_env.pop("OPENAI_BASE_URL", None)  # decided below, with the upstream
+    # Like the stack: a real upstream only with a real key (OPENAI_API_KEY in the environment).
+    base_url = (from_file.get("OPENAI_BASE_URL") or env.get("OPENAI_BASE_URL") or "").strip()
+    try:
+        load_settings(function_env | {"OPENAI_BASE_URL": DEFAULT_OPENAI_BASE_URL})
+    except SettingsError as exc:
+        print(f"ekmint invoke: invalid configuration: {exc}", file=err)
+        return 2
+
+    with ExitStack() as resources:
+        running = stack_info.find(aws_port)
+        if running is not None:
+            names = LocalNames(running.audit_table, running.quota_table, running.secret_id)
+            backends = Backends(
+                running.aws_endpoint,
+                running.openai_base_url,
+                names,
+                f"the local stack at {running.gateway_url}",
+            )
+        else:
+            names = LocalNames(
+                audit_table=function_env["AUDIT_TABLE_NAME"],
+                quota_table=function_env["QUOTA_TABLE_NAME"],
+                secret_id=function_env["OPENAI_SECRET_ID"],
+            )
+            backends = _ephemeral(resources, names, env, base_url or None)
+        function_env |= {
+            "OPENAI_BASE_URL": backends.openai_base_url,
+            "AUDIT_TABLE_NAME": names.audit_table,
+            "QUOTA_TABLE_NAME": names.quota_table,
+            "OPENAI_SECRET_ID": names.secret_id,
+        }
+        print(f"ekmint invoke: using {backends.described}", file=err)
+        spec = FunctionSpec(
+            handler=definition.handler,
+            timeout_s=definition.timeout_s,
+            memory_mb=definition.memory_mb,
+            name=f"ekmint-{definition.logical_id}-local",
+            environment=process_environment(
+                function_env, definition, aws_endpoint=backends.aws_endpoint, environ=env
+            ),
+        )
+        pool = EnvironmentPool(
+            spec, 1, log_sink=err, announce=lambda line: print(line, file=err, flush=True)
+        )
+        resources.callback(pool.stop)
+        return _invoke_all(pool, events, out)
+    return 1  # not reached: ExitStack does not swallow exceptions, but mypy cannot know
+
+
+def _invoke_all(pool: EnvironmentPool, events: Sequence[Any], out: TextIO) -> int:
+    status = 0
+    for event in events:
+        try:
+            invocation = pool.invoke(event, str(uuid.uuid4()), WAIT_S)
+            answer: Any = invocation.response
+        except FunctionError as error:
+            # What `sam local invoke` prints for a function error.
+            answer = {"errorType": error.error_type, "errorMessage": error.message}
+            status = 1
+        out.write(json.dumps(answer) + "\n")
+        out.flush()
+    return status

@@ -1,0 +1,267 @@
+"""The kept-alive connection to OpenAI, prepared off the request path.
+
+httpx builds its TLS context (and loads certifi's CA bundle, tens of ms of C that releases the
+GIL) when the client is constructed, and opens the connection (TCP and TLS handshakes, one or two
+round trips) inside the first request. Both are moved off the request path here:
+
+- `UpstreamTransport` is httpx's own HTTPTransport whose connection pool is built in a
+  background thread, with exactly the TLS context httpx would build (`httpx.create_ssl_context`);
+  a request waits for it only if it arrives first.
+- `SpareConnections`, the pool's network backend, can open one connection ahead of time
+  (`prepare()`: at cold start, after a SnapStart restore, or when a mint starts with no idle
+  connection) and hands it to the pool's next connect. A spare that has gone stale (idle longer
+  than the pool's keep-alive expiry, or closed by the server) is dropped and a new one opened.
+
+Nothing here sends an HTTP request: a prepared connection is only TCP (and TLS) handshakes, so
+a refused mint still never reaches OpenAI.
+"""
+
+from __future__ import annotations
+
+import ssl
+import threading
+import time
+from typing import Any
+
+import httpcore
+import httpx
+
+# A spare older than this is not trusted (OpenAI's side may have dropped it).
+DEFAULT_SPARE_MAX_AGE_S = 60.0
+
+
+class _Spare(httpcore.NetworkStream):
+    """A connection opened ahead of time; TLS (if any) already done."""
+
+    def __init__(self, stream: httpcore.NetworkStream, tls: bool) -> None:
+        self._stream = stream
+        self._tls = tls
+        self.opened_at = time.monotonic()
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._stream.read(max_bytes, timeout)
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._stream.write(buffer, timeout)
+
+    def close(self) -> None:
+        self._stream.close()
+
+    def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,
+    ) -> httpcore.NetworkStream:
+        if self._tls:
+            return self
+        return self._stream.start_tls(ssl_context, server_hostname, timeout)
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._stream.get_extra_info(info)
+
+    def usable(self, max_age_s: float) -> bool:
+        # Readable while idle means the server closed it (or sent something unasked).
+        fresh = time.monotonic() - self.opened_at < max_age_s
+        return fresh and not self._stream.get_extra_info("is_readable")
+
+
+class SpareConnections(httpcore.NetworkBackend):
+    """httpcore's sync backend, plus at most one connection per origin opened in advance."""
+
+    def __init__(self, max_age_s: float = DEFAULT_SPARE_MAX_AGE_S) -> None:
+        self._inner = httpcore.SyncBackend()
+        self._max_age_s = max_age_s
+        self._lock = threading.Lock()
+        self._spares: dict[tuple[str, int], _Spare] = {}
+        self._opening: dict[tuple[str, int], threading.Event] = {}
+
+    def reserve(self, host: str, port: int) -> threading.Event | None:
+        """Mark a spare for host:port as on its way (so that a connect waits for it rather than
+        racing it); None if a usable one is already there or on its way."""
+        key = (host, port)
+        with self._lock:
+            spare = self._spares.get(key)
+            if key in self._opening or (spare is not None and spare.usable(self._max_age_s)):
+                return None
+            done = self._opening[key] = threading.Event()
+            return done
+
+    def cancel(self, host: str, port: int, reservation: threading.Event) -> None:
+        with self._lock:
+            if self._opening.get((host, port)) is reservation:
+                del self._opening[(host, port)]
+        reservation.set()
+
+    def open_spare(
+        self,
+        host: str,
+        port: int,
+        ssl_context: ssl.SSLContext | None,
+        timeout: float,
+        reservation: threading.Event | None = None,
+    ) -> bool:
+        """Open (and TLS-wrap when `ssl_context` is given) one connection to host:port, unless a
+        usable one is already there or on its way. False if it could not be opened."""
+        key = (host, port)
+        done = reservation or self.reserve(host, port)
+        if done is None:
+            return True
+        opened: _Spare | None = None
+        try:
+            stream = self._inner.connect_tcp(host, port, timeout=timeout)
+            if ssl_context is not None:
+                # What httpcore sets before its own start_tls (HTTP/1.1 only, as configured).
+                ssl_context.set_alpn_protocols(["http/1.1"])
+                stream = stream.start_tls(ssl_context, server_hostname=host, timeout=timeout)
+            opened = _Spare(stream, tls=ssl_context is not None)
+        except (httpcore.ConnectError, httpcore.ConnectTimeout, OSError):
+            opened = None
+        finally:
+            with self._lock:
+                stale = self._spares.pop(key, None)
+                if opened is not None:
+                    self._spares[key] = opened
+                if self._opening.get(key) is done:
+                    del self._opening[key]
+            done.set()
+            if stale is not None:
+                stale.close()
+        return opened is not None
+
+    def _take(self, key: tuple[str, int], timeout: float | None) -> _Spare | None:
+        with self._lock:
+            opening = self._opening.get(key)
+        if opening is not None:
+            # Its handshakes started earlier than ours would: wait for it rather than race it.
+            opening.wait(timeout)
+        with self._lock:
+            spare = self._spares.pop(key, None)
+        if spare is None:
+            return None
+        if spare.usable(self._max_age_s):
+            return spare
+        spare.close()
+        return None
+
+    def drop_spares(self) -> None:
+        """Close every spare, after waiting for any being opened."""
+        with self._lock:
+            opening = list(self._opening.values())
+        for event in opening:
+            event.wait()
+        with self._lock:
+            spares, self._spares = list(self._spares.values()), {}
+        for spare in spares:
+            spare.close()
+
+    # ------------------------------------------------ httpcore.NetworkBackend
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Any = None,
+    ) -> httpcore.NetworkStream:
+        spare = self._take((host, port), timeout)
+        if spare is not None:
+            return spare
+        return self._inner.connect_tcp(host, port, timeout, local_address, socket_options)
+
+    def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: Any = None
+    ) -> httpcore.NetworkStream:  # pragma: no cover - never configured
+        return self._inner.connect_unix_socket(path, timeout, socket_options)
+
+    def sleep(self, seconds: float) -> None:
+        self._inner.sleep(seconds)
+
+
+class UpstreamTransport(httpx.HTTPTransport):
+    """httpx's HTTPTransport with its pool (and TLS context) built off the caller's thread and a
+    `SpareConnections` backend. Requests behave exactly as with `httpx.HTTPTransport()`."""
+
+    def __init__(self, base_url: str, limits: httpx.Limits, connect_timeout_s: float) -> None:
+        # A placeholder pool, replaced as soon as the real one is built; `verify=False` keeps
+        # httpx from loading a CA bundle for it. It is never used for a request.
+        super().__init__(verify=False, limits=limits)
+        url = httpx.URL(base_url)
+        self._origin = (url.host, url.port or (443 if url.scheme == "https" else 80))
+        self._tls = url.scheme == "https"
+        self._limits = limits
+        self._connect_timeout_s = connect_timeout_s
+        self.spares = SpareConnections(limits.keepalive_expiry or DEFAULT_SPARE_MAX_AGE_S)
+        self._ssl_context: ssl.SSLContext | None = None
+        self._ready = threading.Event()
+        self._build_lock = threading.Lock()
+        threading.Thread(target=self._build, name="ekmint-upstream-pool", daemon=True).start()
+
+    def _build(self) -> None:
+        with self._build_lock:
+            if self._ready.is_set():
+                return
+            # The same TLS context httpx.Client() would build (certifi, or SSL_CERT_FILE/DIR).
+            self._ssl_context = httpx.create_ssl_context()
+            self._pool = httpcore.ConnectionPool(
+                ssl_context=self._ssl_context,
+                max_connections=self._limits.max_connections,
+                max_keepalive_connections=self._limits.max_keepalive_connections,
+                keepalive_expiry=self._limits.keepalive_expiry,
+                network_backend=self.spares,
+            )
+            self._ready.set()
+
+    def wait_ready(self) -> None:
+        if not self._ready.is_set():
+            # Normally the background thread is done long before; if it died, build here.
+            self._build()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        self.wait_ready()
+        return super().handle_request(request)
+
+    def idle_connections(self) -> int:
+        pool = self._pool
+        if not self._ready.is_set() or not isinstance(pool, httpcore.ConnectionPool):
+            return 0
+        return sum(1 for c in pool.connections if c.is_idle() and c.is_available())
+
+    def prepare(self, reservation: threading.Event | None = None) -> bool:
+        """Open a spare connection to the upstream unless one is idle or on its way. Blocking:
+        `prepare_in_background` runs it in a thread."""
+        self.wait_ready()
+        if self.idle_connections():
+            if reservation is not None:
+                self.spares.cancel(*self._origin, reservation)
+            return True
+        context = self._ssl_context if self._tls else None
+        return self.spares.open_spare(
+            *self._origin, context, self._connect_timeout_s, reservation=reservation
+        )
+
+    def prepare_in_background(self) -> None:
+        if self._ready.is_set() and self.idle_connections():
+            return
+        # Reserved now, not in the thread: a request right behind us waits for this connection
+        # instead of opening a second one.
+        reservation = self.spares.reserve(*self._origin)
+        if reservation is None:
+            return
+        threading.Thread(
+            target=self.prepare, args=(reservation,), name="ekmint-preconnect", daemon=True
+        ).start()
+
+    def reset(self) -> None:
+        """Close every connection (pooled and spare), keeping the transport usable: for a
+        SnapStart snapshot, whose connections would be dead after restore."""
+        self.wait_ready()
+        self.spares.drop_spares()
+        self._pool.close()
+
+
+def transport_of(client: httpx.Client) -> UpstreamTransport | None:
+    """The client's UpstreamTransport, if it was built with one (tests may pass another)."""
+    transport = getattr(client, "_transport", None)
+    return transport if isinstance(transport, UpstreamTransport) else None

@@ -1,0 +1,393 @@
+"""What operators read, checked against what the handler really writes.
+
+The real handler runs against moto server and the OpenAI emulator through a mint, refusals
+(policy, origin, quota, global cap) and failures (OpenAI unavailable, OpenAI refusing, an
+unusable secret, a bug, an audit table that is gone). Then:
+
+- every field a saved Logs Insights query (or the dashboard's log widget) reads is in the JSON
+  lines the handler logged (LogTap: the lines as CloudWatch stores them);
+- every metric an alarm or a dashboard widget reads is in the EMF lines the handler printed
+  (Powertools Metrics `print()`s them to stdout at flush: redirect_stdout catches them);
+- no line at DEBUG, from our logger or any other (a root handler at DEBUG), holds the OpenAI key
+  or the ek_ value, which only the 200 body carries;
+- an X-Ray trace, as sent to a daemon, holds no secret and only the annotations we chose.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import io
+import json
+import logging
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from aws_lambda_powertools.metrics.provider import cold_start
+from observability_tools import (
+    alarm_metrics,
+    dashboard_body,
+    emitted_metrics,
+    flatten,
+    json_lines,
+    load_template,
+    log_widget_queries,
+    metric_is_emitted,
+    missing_fields,
+    resources_of_type,
+    saved_queries,
+    widget_metrics,
+)
+from support import (
+    EK_VALUE,
+    OPENAI_KEY,
+    REPO,
+    SECRET_VALUES,
+    HandlerFactory,
+    LogTap,
+    base_env,
+    body_of,
+    invoke,
+    post,
+)
+
+from ekmint.tracing import ANNOTATED_FIELDS, AUDIT_SUBSEGMENT, QUOTA_SUBSEGMENT, UPSTREAM_SUBSEGMENT
+from ekmint_dev.lambda_context import LocalLambdaContext
+from ekmint_dev.local_aws import LocalNames, put_secret
+
+FUNCTION_NAME = LocalLambdaContext().function_name
+# What `${MintFunction}` in the template stands for in a local run.
+STAND_INS = {"<ref:MintFunction>": FUNCTION_NAME}
+
+
+@dataclass(repr=False)  # a failing assertion must not print the minted ek_ value
+class Observed:
+    results: dict[str, dict[str, Any]] = field(default_factory=dict)
+    log_text: str = ""  # the handler's Powertools lines (LogTap)
+    stdout_text: str = ""  # everything printed during the invocations: the EMF lines
+    root_text: str = ""  # every other logger, at DEBUG
+
+    def __repr__(self) -> str:
+        return f"Observed({sorted(self.results)})"
+
+    @property
+    def log_lines(self) -> list[dict[str, Any]]:
+        return json_lines(self.log_text)
+
+    @property
+    def emf_lines(self) -> list[dict[str, Any]]:
+        return [line for line in json_lines(self.stdout_text) if "_aws" in line]
+
+
+@contextlib.contextmanager
+def root_logging_at_debug(buffer: io.StringIO) -> Iterator[None]:
+    root = logging.getLogger()
+    tap = logging.StreamHandler(buffer)
+    tap.setLevel(logging.DEBUG)
+    tap.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s"))
+    level = root.level
+    root.addHandler(tap)
+    root.setLevel(logging.DEBUG)
+    try:
+        yield
+    finally:
+        root.removeHandler(tap)
+        root.setLevel(level)
+
+
+class _BuggyDynamoDB:
+    """The real client, except that the quota charge hits a bug (an unexpected exception)."""
+
+    def __init__(self, real: Any) -> None:
+        self._real = real
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+    def transact_write_items(self, **_: Any) -> None:
+        raise RuntimeError("injected bug")
+
+
+def observe(
+    make_handler: HandlerFactory,
+    emu: Any,
+    aws: LocalNames,
+    endpoint: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Observed:
+    observed = Observed()
+    logs, stdout, root = io.StringIO(), io.StringIO(), io.StringIO()
+
+    def run(name: str, handler: Any, event: dict[str, Any]) -> None:
+        tap = LogTap(handler)
+        try:
+            with contextlib.redirect_stdout(stdout):
+                observed.results[name] = invoke(handler, event)
+        finally:
+            tap.close()
+            logs.write(tap.text)
+
+    with root_logging_at_debug(root):
+        # A fresh execution environment: Powertools keeps its cold-start flag per process.
+        cold_start.reset_cold_start_flag()
+        handler = make_handler()
+        run("minted", handler, post({"session": {"audio": {"output": {"voice": "coral"}}}}))
+        run("invalid_session_config", handler, post({"session": {"model": "gpt-5-unlisted"}}))
+        run("origin_not_allowed", handler, post({}, origin="https://evil.example"))
+        emu.set_faults([{"kind": "status", "status": 502, "sticky": True}])
+        run("openai_api_unavailable", handler, post({}))
+        emu.set_faults([{"kind": "status", "status": 400, "code": "invalid_value"}])
+        run("token_generation_failed", handler, post({}))
+        emu.clear_faults()
+
+        handler = make_handler(QUOTA_PER_MINUTE="1")
+        run("quota_first", handler, post({}, source_ip="203.0.113.9"))
+        run("rate_limited_minute", handler, post({}, source_ip="203.0.113.9"))
+        # Earlier mints have charged today's global counter already: a cap of 1 is spent.
+        handler = make_handler(GLOBAL_DAILY_CAP="1")
+        run("rate_limited_global", handler, post({}, source_ip="203.0.113.10"))
+
+        handler = make_handler(AUDIT_TABLE_NAME="ekmint-audit-missing")
+        run("audit_unavailable", handler, post({}))
+
+        handler = make_handler()
+        buggy = dataclasses.replace(handler.deps, dynamodb=_BuggyDynamoDB(handler.deps.dynamodb))
+        monkeypatch.setattr(handler, "deps", buggy)
+        run("internal_error_bug", handler, post({}))
+
+        put_secret(endpoint, aws.secret_id, "  \n")
+        handler = make_handler()
+        run("internal_error", handler, post({}))
+
+    observed.log_text, observed.stdout_text = logs.getvalue(), stdout.getvalue()
+    observed.root_text = root.getvalue()
+    return observed
+
+
+@pytest.fixture
+def endpoint(moto_server: Any) -> str:
+    return str(moto_server.url)
+
+
+@pytest.fixture
+def observed(
+    make_handler: HandlerFactory,
+    emu: Any,
+    aws: LocalNames,
+    endpoint: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Observed:
+    return observe(make_handler, emu, aws, endpoint, monkeypatch)
+
+
+EXPECTED = {
+    "minted": (200, None),
+    "invalid_session_config": (400, "invalid_session_config"),
+    "origin_not_allowed": (403, "origin_not_allowed"),
+    "openai_api_unavailable": (503, "openai_api_unavailable"),
+    "token_generation_failed": (502, "token_generation_failed"),
+    "quota_first": (200, None),
+    "rate_limited_minute": (429, "rate_limited"),
+    "rate_limited_global": (429, "rate_limited"),
+    "audit_unavailable": (503, "audit_unavailable"),
+    "internal_error_bug": (500, "internal_error"),
+    "internal_error": (500, "internal_error"),
+}
+
+
+def test_the_scenarios_end_as_intended(observed: Observed) -> None:
+    outcomes = {
+        name: (result["statusCode"], body_of(result).get("error", {}).get("code"))
+        for name, result in observed.results.items()
+    }
+    assert outcomes == EXPECTED
+    limits = {line["audit"].get("quota_limit") for line in observed.log_lines if "audit" in line}
+    assert {"minute", "global"} <= limits
+
+
+def test_every_saved_query_reads_only_fields_the_handler_logs(observed: Observed) -> None:
+    available: set[str] = set()
+    for line in observed.log_lines:
+        available |= flatten(line)
+    template = load_template()
+    body, _ = dashboard_body(template, "Dashboard")
+    queries = saved_queries(template) | {
+        f"dashboard log widget {i}": q for i, q in enumerate(log_widget_queries(body))
+    }
+    missing = {name: missing_fields(q, available) for name, q in queries.items()}
+    assert {name: fields for name, fields in missing.items() if fields} == {}
+
+
+def test_alarms_and_dashboard_read_metrics_the_handler_emits(observed: Observed) -> None:
+    emitted = emitted_metrics(observed.emf_lines)
+    # Powertools puts the service dimension on every metric, and ColdStart adds function_name.
+    assert ("ekmint", "KeysMinted", frozenset({("service", "ekmint")})) in emitted
+    template = load_template()
+    body, _ = dashboard_body(template, "Dashboard")
+    wanted = list(alarm_metrics(template).values()) + widget_metrics(body)
+    ours = [m for m in wanted if m[0] == "ekmint"]
+    assert len(ours) > 10
+    assert [m for m in ours if not metric_is_emitted(m, emitted, STAND_INS)] == []
+
+
+def _leaks(text: str) -> list[str]:
+    found = [f"OpenAI key {v[:12]}…" for v in SECRET_VALUES if v in text]
+    return found + [f"ek_ value {m.group()[:8]}…" for m in EK_VALUE.finditer(text)]
+
+
+def test_no_line_at_debug_holds_the_openai_key_or_an_ek_value(observed: Observed) -> None:
+    minted = body_of(observed.results["minted"])["value"]
+    assert minted.startswith("ek_")
+    assert any(line["level"] == "DEBUG" for line in observed.log_lines)
+    # The root handler was live: other loggers (moto's server, the emulator) reached it.
+    assert observed.root_text
+    for where, text in {
+        "handler log lines": observed.log_text,
+        "stdout (EMF)": observed.stdout_text,
+        "root logger at DEBUG": observed.root_text,
+    }.items():
+        assert _leaks(text) == [], where
+    # The ek_ value is in the 200 body and nowhere else of any answer.
+    for name, result in observed.results.items():
+        without_body = json.dumps({k: v for k, v in result.items() if k != "body"})
+        assert _leaks(without_body) == [], name
+        if name not in {"minted", "quota_first"}:
+            assert _leaks(result.get("body") or "") == [], name
+
+
+# ---------------------------------------------------------------- X-Ray
+
+# Runs in its own process: the X-Ray SDK's recorder and its botocore patch are process-wide,
+# and Powertools keeps a Tracer's "disabled" state on the class, so a traced run must not share
+# a process with the untraced tests. The trace goes to a UDP "daemon" the test listens on.
+TRACED_CHILD = r"""
+import json, os, sys
+from support import header, invoke, post
+import ekmint.handler as handler
+
+assert handler.tracer is not None and not handler.tracer.disabled
+for i, kwargs in enumerate(json.loads(sys.argv[1])):
+    os.environ["_X_AMZN_TRACE_ID"] = (
+        f"Root=1-6740a2b3-{i:024x};Parent=53995c3f42cd8ad8;Sampled=1"
+    )
+    result = invoke(handler, post(**kwargs))
+    answer = {"status": result["statusCode"], "request_id": header(result, "X-Request-Id"),
+              "body": result["body"]}
+    print("ANSWER " + json.dumps(answer))
+"""
+
+
+def _udp_daemon() -> socket.socket:
+    daemon = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    daemon.bind(("127.0.0.1", 0))
+    daemon.settimeout(0.5)
+    return daemon
+
+
+def _received(daemon: socket.socket) -> list[dict[str, Any]]:
+    documents = []
+    with contextlib.suppress(TimeoutError):
+        while True:
+            packet = daemon.recv(65536).decode()
+            # Each packet: a header line, then one segment or subsegment document.
+            _, _, document = packet.partition("\n")
+            documents.append(json.loads(document))
+    return documents
+
+
+def _walk(document: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    yield document
+    for child in document.get("subsegments", []):
+        yield from _walk(child)
+
+
+def traced_run(
+    aws: LocalNames, emu: Any, calls: list[dict[str, Any]], **overrides: str
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], str]:
+    """(the child's answers, the trace documents the daemon got, everything else it wrote and
+    sent, for the secret scan)."""
+    daemon = _udp_daemon()
+    env = {
+        **os.environ,
+        **base_env(aws, emu.url),
+        **overrides,
+        "LAMBDA_TASK_ROOT": str(REPO / "functions" / "mint"),
+        "AWS_LAMBDA_FUNCTION_NAME": FUNCTION_NAME,
+        "AWS_XRAY_DAEMON_ADDRESS": f"127.0.0.1:{daemon.getsockname()[1]}",
+        "PYTHONPATH": os.pathsep.join([str(REPO / "tests"), os.environ.get("PYTHONPATH", "")]),
+    }
+    env.pop("AWS_SAM_LOCAL", None)
+    env.pop("POWERTOOLS_TRACE_DISABLED", None)
+    try:
+        child = subprocess.run(
+            [sys.executable, "-c", TRACED_CHILD, json.dumps(calls)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        documents = _received(daemon)
+    finally:
+        daemon.close()
+    assert child.returncode == 0, child.stderr[-3000:]
+    lines = child.stdout.splitlines()
+    answers = [json.loads(line[7:]) for line in lines if line.startswith("ANSWER ")]
+    # Everything but the answers (the 200 body is the one place an ek_ value may be).
+    others = "\n".join(line for line in lines if not line.startswith("ANSWER "))
+    return answers, documents, others + child.stderr + json.dumps(documents)
+
+
+def test_traces_hold_no_secret_and_only_the_chosen_annotations(emu: Any, aws: LocalNames) -> None:
+    # In order: a refusal (no upstream call), OpenAI failing all 4 attempts, then a mint.
+    emu.set_faults([{"kind": "status", "status": 502, "repeat": 4}])
+    answers, documents, text = traced_run(
+        aws, emu, [{"body": {"session": {"model": "gpt-5-unlisted"}}}, {"body": {}}, {"body": {}}]
+    )
+    missing_table, missing_docs, missing_text = traced_run(
+        aws, emu, [{"body": {}}], AUDIT_TABLE_NAME="ekmint-audit-missing"
+    )
+    assert [a["status"] for a in answers + missing_table] == [400, 503, 200, 503]
+    minted = json.loads(answers[2]["body"])["value"]
+    assert minted.startswith("ek_")
+
+    entities = [e for document in documents + missing_docs for e in _walk(document)]
+    names = {e["name"] for e in entities}
+    assert {"## lambda_handler", QUOTA_SUBSEGMENT, UPSTREAM_SUBSEGMENT, AUDIT_SUBSEGMENT} <= names
+    assert {"dynamodb", "secretsmanager"} <= names  # botocore's own subsegments
+    annotations: dict[str, set[Any]] = {}
+    for entity in entities:
+        for key, value in entity.get("annotations", {}).items():
+            annotations.setdefault(key, set()).add(value)
+    # Ours, plus the two Powertools always adds.
+    assert set(annotations) == {*ANNOTATED_FIELDS, "ColdStart", "Service"}
+    assert {a["request_id"] for a in answers + missing_table} <= annotations["request_id"]
+    assert annotations["outcome"] == {"refused", "failed", "minted"}
+    assert annotations["error_code"] == {
+        "invalid_session_config",
+        "openai_api_unavailable",
+        "audit_unavailable",
+    }
+    # The answer is never captured, and no secret is anywhere in what X-Ray would receive.
+    assert not any("response" in str(e.get("metadata", {})) for e in entities)
+    assert "audit" in text  # the child's own log lines are part of the scan
+    # Every AWS call found its segment (a call outside one makes the X-Ray SDK log an error).
+    assert "cannot find the current segment" not in text.lower()
+    for where, scanned in {"traced mints": text, "audit table missing": missing_text}.items():
+        assert OPENAI_KEY not in scanned and minted not in scanned, where
+        assert _leaks(scanned) == [], where
+
+
+def test_every_query_and_alarm_resource_is_checked_here() -> None:
+    # Guards the tests above: they read what the template has, not an empty list.
+    template = load_template()
+    assert len(saved_queries(template)) >= 5
+    assert len(resources_of_type(template, "AWS::CloudWatch::Alarm")) >= 5
+    body, _ = dashboard_body(template, "Dashboard")
+    assert log_widget_queries(body)

@@ -1,0 +1,173 @@
+"""The upstream transport: requests behave as with httpx's own transport, a connection prepared
+ahead of time carries the next request, and preparing never sends a request."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from ekmint.connection import UpstreamTransport, transport_of
+from ekmint.upstream import RetryPolicy, make_client
+
+ANSWER = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
+
+
+class CountingServer:
+    """HTTP/1.1 keep-alive on 127.0.0.1 that counts accepted connections and requests."""
+
+    def __init__(self) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        self.connections = 0
+        self.requests = 0
+        self.open: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            self.connections += 1
+            self.open.append(conn)
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        buffer = b""
+        try:
+            while True:
+                chunk = conn.recv(65536)
+                if not chunk:
+                    return
+                buffer += chunk
+                while b"\r\n\r\n" in buffer:
+                    head, _, rest = buffer.partition(b"\r\n\r\n")
+                    length = 0
+                    for line in head.split(b"\r\n")[1:]:
+                        name, _, value = line.partition(b":")
+                        if name.strip().lower() == b"content-length":
+                            length = int(value)
+                    if len(rest) < length:
+                        break
+                    buffer = rest[length:]
+                    self.requests += 1
+                    conn.sendall(ANSWER)
+        except OSError:
+            return
+
+    def counts(self, expected: tuple[int, int], timeout_s: float = 2.0) -> tuple[int, int]:
+        """(connections, requests), once they reach `expected` or the timeout passes: the
+        accepting thread may lag the client by a moment."""
+        deadline = time.monotonic() + timeout_s
+        while (self.connections, self.requests) != expected and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return self.connections, self.requests
+
+    def drop_all(self) -> None:
+        for conn in self.open:
+            # shutdown() sends the FIN now; close() alone waits for the thread blocked in recv.
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+            conn.close()
+
+    def stop(self) -> None:
+        self.listener.close()
+        self.drop_all()
+
+
+@pytest.fixture
+def server() -> Iterator[CountingServer]:
+    running = CountingServer()
+    yield running
+    running.stop()
+
+
+def client_for(url: str) -> httpx.Client:
+    return make_client(url, RetryPolicy(connect_timeout_s=1, read_timeout_s=2))
+
+
+def test_requests_reuse_one_kept_alive_connection(server: CountingServer) -> None:
+    client = client_for(server.url)
+    for _ in range(3):
+        assert client.post("/x", json={}).status_code == 200
+    assert server.counts((1, 3)) == (1, 3)
+
+
+def test_a_prepared_connection_carries_the_next_request_and_sends_nothing(
+    server: CountingServer,
+) -> None:
+    client = client_for(server.url)
+    transport = transport_of(client)
+    assert transport is not None
+    assert transport.prepare()
+    assert server.counts((1, 0)) == (1, 0)
+    assert client.post("/x", json={}).status_code == 200
+    assert server.counts((1, 1)) == (1, 1)
+
+
+def test_preparing_is_skipped_while_a_connection_is_idle(server: CountingServer) -> None:
+    client = client_for(server.url)
+    client.post("/x", json={})
+    transport = transport_of(client)
+    assert transport is not None
+    transport.prepare_in_background()
+    assert transport.prepare()
+    assert server.counts((1, 1)) == (1, 1)
+
+
+def test_a_prepared_connection_the_server_closed_is_replaced(server: CountingServer) -> None:
+    client = client_for(server.url)
+    transport = transport_of(client)
+    assert transport is not None
+    transport.prepare()
+    assert server.counts((1, 0)) == (1, 0)
+    server.drop_all()
+    time.sleep(0.05)
+    assert client.post("/x", json={}).status_code == 200
+    assert server.counts((2, 1)) == (2, 1)
+
+
+def test_reset_closes_every_connection_and_the_client_still_works(server: CountingServer) -> None:
+    client = client_for(server.url)
+    transport = transport_of(client)
+    assert transport is not None
+    client.post("/x", json={})
+    transport.reset()
+    assert transport.idle_connections() == 0
+    assert client.post("/x", json={}).status_code == 200
+    assert server.counts((2, 2)) == (2, 2)
+
+
+def test_an_unreachable_upstream_fails_to_prepare_quietly() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    client = client_for(f"http://127.0.0.1:{port}")
+    transport = transport_of(client)
+    assert transport is not None
+    assert transport.prepare() is False
+    with pytest.raises(httpx.ConnectError):
+        client.post("/x", json={})
+
+
+def test_the_tls_context_is_the_one_httpx_would_build() -> None:
+    transport = UpstreamTransport(
+        "https://api.openai.com/v1", httpx.Limits(max_connections=1), connect_timeout_s=1
+    )
+    transport.wait_ready()
+    context = transport._ssl_context
+    reference = httpx.create_ssl_context()
+    assert context is not None
+    assert (context.verify_mode, context.check_hostname, context.verify_flags) == (
+        reference.verify_mode,
+        reference.check_hostname,
+        reference.verify_flags,
+    )
+    assert len(context.get_ca_certs()) == len(reference.get_ca_certs()) > 0
