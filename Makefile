@@ -18,12 +18,14 @@ export AWS_DEFAULT_REGION ?= us-east-1
 export AWS_EC2_METADATA_DISABLED := true
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help install dev test lint typecheck template-check security-check build unit integration e2e clean bench
+.PHONY: help install dev test lint typecheck template-check security-check build unit integration e2e load fuzz clean bench
 
 help:
 	@echo "make dev    - run the local stack on http://127.0.0.1:$${PORT:-3000} (no AWS account needed)"
 	@echo "make test   - the whole suite: lint, type check, template checks, unit, integration, e2e"
 	@echo "make build  - sam build (arm64, python3.13) into .aws-sam/"
+	@echo "make load   - 50 clients for 60 s against the local stack; prints latency, RSS, counts"
+	@echo "make fuzz   - hypothesis and schemathesis with thousands of examples"
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -68,6 +70,14 @@ bench: $(STAMP)
 
 test: lint typecheck template-check security-check build
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# Long campaigns, not part of `make test`.
+load: $(STAMP)
+	$(BIN)/pytest tests/load -m load -s -q -p no:cacheprovider
+
+fuzz: $(STAMP)
+	EKMINT_FUZZ_EXAMPLES=$${EKMINT_FUZZ_EXAMPLES:-2000} $(BIN)/pytest -s -q -p no:cacheprovider \
+		tests/integration/test_hostile_input.py tests/e2e/test_schemathesis.py
 
 clean:
 	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache

@@ -31,6 +31,8 @@ from typing import Any, TextIO
 from ekmint.settings import DEFAULT_QUOTAS, Settings, load_settings
 
 from . import stack_info
+from .aws_fault_proxy import ADMIN_PREFIX as AWS_FAULTS_PREFIX
+from .aws_fault_proxy import AwsFaultProxy
 from .emulator import Emulator
 from .function_config import (
     FunctionDefinition,
@@ -148,6 +150,7 @@ class LocalStack:
         self.jwt_audiences = parse_audiences(environ.get("JWT_AUDIENCE", "")) or (DEFAULT_AUDIENCE,)
         self.moto: MotoServer | None = None
         self.emulator: Emulator | None = None
+        self.aws_proxy: AwsFaultProxy | None = None
         self.pool: EnvironmentPool | None = None
         self.gateway: Gateway | None = None
         # GET documents of the gateway, filled in once the emulator's port is known.
@@ -199,6 +202,9 @@ class LocalStack:
         self.moto = MotoServer(options.aws_port).start()
         upstream_key = self._openai_key or f"sk-local-emulator-{secrets.token_hex(12)}"
         provision(self.moto.url, upstream_key, self.names)
+        # The environments reach AWS through this proxy, so AWS faults (throttling, failed
+        # writes) can be scripted while the stack runs; `aws --endpoint-url` still goes to moto.
+        self.aws_proxy = AwsFaultProxy(self.moto.url).start()
         if self.uses_emulator:
             self.emulator = Emulator(api_keys=[upstream_key]).start()
             self._show_emulator_log()
@@ -221,6 +227,8 @@ class LocalStack:
             self.pool.stop()
         if self.emulator is not None:
             self.emulator.stop()
+        if self.aws_proxy is not None:
+            self.aws_proxy.stop()
         if self.moto is not None:
             self.moto.stop()
 
@@ -247,7 +255,7 @@ class LocalStack:
             environment=process_environment(
                 self.function_env,
                 definition,
-                aws_endpoint=self.moto.url,
+                aws_endpoint=self.aws_proxy.url if self.aws_proxy else self.moto.url,
                 environ=self.options.environ,
             ),
         )
@@ -296,6 +304,7 @@ class LocalStack:
             jwt_issuer=self.jwt_issuer if jwt else None,
             jwt_audience=",".join(self.jwt_audiences) if jwt else None,
             pid=os.getpid(),
+            aws_faults_url=f"{self.aws_proxy.url}{AWS_FAULTS_PREFIX}" if self.aws_proxy else None,
         )
 
     def banner(self) -> str:
@@ -358,6 +367,8 @@ class LocalStack:
             f"{LOCAL_REGION} --endpoint-url {aws} dynamodb scan --table-name "
             f"{self.names.audit_table}",
             f"             ekmint audit{port_flags}   (the last day's audit records)",
+            f"             AWS faults: curl -X PUT {self.info().aws_faults_url} -d "
+            '\'[{"target":"DynamoDB_20120810.PutItem","error":"ThrottlingException"}]\'',
             "Each request is logged with the environment that served it (env-N, cold or warm).",
             "Ctrl-C stops everything.",
         ]

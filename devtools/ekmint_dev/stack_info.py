@@ -37,6 +37,8 @@ class StackInfo:
     jwt_issuer: str | None
     jwt_audience: str | None
     pid: int
+    # The fault-injecting proxy the environments reach AWS through (aws_fault_proxy.py).
+    aws_faults_url: str | None = None
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)

@@ -59,8 +59,10 @@ retry_policy = RetryPolicy(
     connect_timeout_s=settings.upstream_connect_timeout_s,
     read_timeout_s=settings.upstream_read_timeout_s,
 )
-# First, so that its TLS context loads in the background while the AWS clients are built.
+# First, so that its TLS context loads and its connection to OpenAI opens (no request is sent)
+# in the background while the AWS clients are built, rather than in the first mint (lifecycle.py).
 _http = make_client(settings.openai_base_url, retry_policy)
+prepare_connection(_http)
 # botocore's session rather than boto3's: the same clients without importing boto3 and
 # s3transfer (~30 ms of cold start, docs/performance.md).
 _session = botocore.session.get_session()
@@ -78,9 +80,6 @@ deps = MintDeps(
     metrics=metrics,
     tracer=tracer,
 )
-# The OpenAI connection, opened in the background now rather than in the first mint; and
-# SnapStart's hooks (lifecycle.py).
-prepare_connection(deps)
 register_snapstart_hooks(deps)
 app = APIGatewayHttpResolver()
 _cold_start = True

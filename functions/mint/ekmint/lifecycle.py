@@ -22,15 +22,17 @@ from __future__ import annotations
 import random
 from typing import TYPE_CHECKING
 
+import httpx
+
 from .connection import transport_of
 
 if TYPE_CHECKING:
     from .mint import MintDeps
 
 
-def prepare_connection(deps: MintDeps) -> None:
+def prepare_connection(http: httpx.Client) -> None:
     """Open the upstream connection in the background unless one is idle or on its way."""
-    transport = transport_of(deps.http)
+    transport = transport_of(http)
     if transport is not None:
         transport.prepare_in_background()
 
@@ -39,7 +41,7 @@ def prepare(deps: MintDeps) -> None:
     """Fetch a stale key and open a missing upstream connection, both in the background. On the
     warm path (fresh key, idle connection) a few checks and no thread."""
     deps.key_source.prefetch()
-    prepare_connection(deps)
+    prepare_connection(deps.http)
 
 
 def before_snapshot(deps: MintDeps) -> None:
@@ -53,7 +55,7 @@ def after_restore(deps: MintDeps) -> None:
     random.seed()
     # Anything opened between the snapshot hook and the snapshot itself is dead now.
     before_snapshot(deps)
-    prepare_connection(deps)
+    prepare_connection(deps.http)
 
 
 def register_snapstart_hooks(deps: MintDeps) -> bool:
