@@ -82,6 +82,15 @@ def cold(
     return results
 
 
+def restored(target: Target, run: Run, runs: int) -> list[dict[str, float]]:
+    """The first mint of an environment resumed from a SnapStart snapshot (simulated)."""
+    results = []
+    for i in range(runs):
+        log(f"  SnapStart restore, simulated ({run.stubs.profile.name}) {i + 1}/{runs}")
+        results.append(run_child(target, run, "restored", snapstart_hooks="ekmint.lifecycle"))
+    return results
+
+
 def warm(target: Target, run: Run, opts: Options, mints: int) -> dict[str, Any]:
     instant = run.stubs.profile is INSTANT
     log(f"  warm ({run.stubs.profile.name}) {target.name}: {mints} mints")
@@ -189,6 +198,11 @@ def cold_rows(report: dict[str, Any]) -> list[str]:
     out.append(row("  init, median", median_of(real, *INIT), ms))
     out.append(row("  first mint (first invocation), median", median_of(real, "first_ms"), ms))
     out.append(row("  init + first mint, median", median_of(real, *INIT, "first_ms"), ms))
+    snap = {"ekmint": report["restored"]}
+    out.append(
+        row("  SnapStart (simulated): after-restore hooks", median_of(snap, "restore_hooks_ms"), ms)
+    )
+    out.append(row("  SnapStart (simulated): first mint, median", median_of(snap, "first_ms"), ms))
     return out
 
 
@@ -299,6 +313,7 @@ def main(argv: list[str] | None = None) -> None:
     instant, realistic = Stubs.start(INSTANT), Stubs.start(REALISTIC)
     fast, slow = Run(instant, xray, memory_mb), Run(realistic, xray, memory_mb)
     minters = [t for t in chosen if t.name != "floor"]
+    ekmint = next(t for t in chosen if t.name == "ekmint")
     load_before = load()
     try:
         log("cold starts")
@@ -306,6 +321,7 @@ def main(argv: list[str] | None = None) -> None:
             "cold_instant": cold(chosen, fast, opts.cold_runs),
             "cold_no_pyc": cold(chosen, fast, opts.no_pyc_runs, no_pyc=True),
             "cold_realistic": cold(minters, slow, opts.cold_runs),
+            "restored": restored(ekmint, slow, opts.cold_runs),
         }
         log("warm path")
         report["warm_instant"] = {t.name: warm(t, fast, opts, opts.warm_mints) for t in chosen}

@@ -308,8 +308,14 @@ def test_only_the_chosen_fields_of_the_record_become_annotations() -> None:
 
 
 def test_the_layer_and_the_package_ship_the_tracers_sdk() -> None:
-    layer = (REPO / "layers" / "deps" / "requirements.txt").read_text()
+    # Installed with --no-deps (layers/deps/Makefile), so no second botocore enters the layer.
+    layer = (REPO / "layers" / "deps" / "requirements-nodeps.txt").read_text()
     assert re.search(r"^aws-xray-sdk==", layer, re.M)
+    assert re.search(r"^wrapt==", layer, re.M)
+    assert (
+        "--no-deps -r requirements-nodeps.txt"
+        in (REPO / "layers" / "deps" / "Makefile").read_text()
+    )
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
     assert any(d.startswith("aws-xray-sdk") for d in project["dependencies"])
 
