@@ -51,7 +51,7 @@ from .jwt_local import (
     local_dir,
     parse_audiences,
 )
-from .local_aws import LOCAL_REGION, REPO_ROOT, LocalNames, MotoServer, provision
+from .local_aws import LOCAL_REGION, REPO_ROOT, LocalNames, MotoProcess, provision
 from .realtime_peer import LOCAL_CONFIG_PATH, local_page_config
 from .stack_info import DEFAULT_AWS_PORT, DEFAULT_PORT
 from .workers import EnvironmentPool, FunctionSpec, Invocation, PoolStopped
@@ -148,7 +148,7 @@ class LocalStack:
         self.settings: Settings = load_settings(self.function_env)
         self.jwt_issuer = environ.get("JWT_ISSUER", "").strip() or default_issuer(options.port)
         self.jwt_audiences = parse_audiences(environ.get("JWT_AUDIENCE", "")) or (DEFAULT_AUDIENCE,)
-        self.moto: MotoServer | None = None
+        self.moto: MotoProcess | None = None
         self.emulator: Emulator | None = None
         self.aws_proxy: AwsFaultProxy | None = None
         self.pool: EnvironmentPool | None = None
@@ -199,7 +199,7 @@ class LocalStack:
             ) from None
         # werkzeug (under moto) prints every AWS call; the request lines below say enough.
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
-        self.moto = MotoServer(options.aws_port).start()
+        self.moto = MotoProcess(options.aws_port).start()
         upstream_key = self._openai_key or f"sk-local-emulator-{secrets.token_hex(12)}"
         provision(self.moto.url, upstream_key, self.names)
         # The environments reach AWS through this proxy, so AWS faults (throttling, failed
