@@ -117,6 +117,10 @@ class MotoServer:
     def __init__(self, port: int = 0) -> None:
         from moto.server import ThreadedMotoServer
 
+        from .moto_atomic import serialise_calls
+
+        # Conditional writes must be atomic, as in DynamoDB (moto_atomic.py says why).
+        serialise_calls()
         self.port = port or free_port()
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
         self.url = f"http://127.0.0.1:{self.port}"
@@ -176,7 +180,15 @@ class MotoProcess:
             except OSError as exc:
                 raise OSError(f"port {self.port} for local AWS is in use: {exc}") from None
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
+            [
+                sys.executable,
+                "-m",
+                "ekmint_dev.moto_atomic",
+                "-H",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+            ],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

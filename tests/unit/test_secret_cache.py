@@ -68,6 +68,14 @@ def test_a_max_age_of_zero_never_caches() -> None:
     assert secrets.calls == 2
 
 
+def test_a_max_age_of_zero_uses_its_prefetch_once() -> None:
+    secrets, clock = FakeSecrets(), Clock()
+    keys = source(secrets, clock, max_age_s=0)
+    keys.prefetch()
+    keys.get()
+    assert secrets.calls == 1
+
+
 def test_prefetch_runs_in_the_background_and_get_joins_it() -> None:
     secrets, clock = FakeSecrets(), Clock()
     secrets.release.clear()

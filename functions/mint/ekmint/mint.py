@@ -56,6 +56,9 @@ class _Decision:
     """What the audit record is built from, filled in as the request goes along."""
 
     incoming: Incoming
+    # The request's one wall-clock time: the quota window it is charged to and the audit
+    # record's ts, so counting the audit trail per window gives exactly what the quota allowed.
+    at: datetime
     principal: str = "unknown"
     principal_type: str = "ip"
     effective: EffectiveSession | None = None
@@ -67,7 +70,7 @@ def mint(
     incoming: Incoming, deps: MintDeps, deadline: Deadline, *, cold_start: bool = False
 ) -> ClientSecretAnswer:
     started = deps.monotonic()
-    decision = _Decision(incoming)
+    decision = _Decision(incoming, deps.now())
     try:
         answer, value = _decide(incoming, deps, deadline, decision)
     except MintError as error:
@@ -105,7 +108,7 @@ def _decide(
             quota.QuotaLimits(
                 settings.quota_per_minute, settings.quota_per_day, settings.global_daily_cap
             ),
-            now=deps.now(),
+            now=decision.at,
             sleep=deps.sleep,
         )
 
@@ -153,7 +156,7 @@ def _record(
     incoming, effective, report = decision.incoming, decision.effective, decision.report
     record = audit.AuditRecord(
         request_id=incoming.request_id,
-        **audit.timestamps(deps.now(), deps.settings.audit_retention_days),
+        **audit.timestamps(decision.at, deps.settings.audit_retention_days),
         outcome="minted" if error is None else error.outcome,
         http_status=200 if error is None else error.status,
         error_code=None if error is None else error.code,

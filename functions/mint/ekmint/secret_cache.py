@@ -74,6 +74,7 @@ class OpenAIKeySource:
         self._fetched_at = 0.0
         self._prefetch: threading.Thread | None = None
         self._prefetch_error: Exception | None = None
+        self._prefetched: str | bytes | None = None
 
     def fresh(self) -> bool:
         """True while the cached value may be used without asking Secrets Manager."""
@@ -96,7 +97,7 @@ class OpenAIKeySource:
         with self._lock:
             if self.fresh() or (self._prefetch is not None and self._prefetch.is_alive()):
                 return
-            self._prefetch_error = None
+            self._prefetch_error = self._prefetched = None
             self._prefetch = threading.Thread(
                 target=self._background_fetch, name="ekmint-secret-prefetch", daemon=True
             )
@@ -104,7 +105,7 @@ class OpenAIKeySource:
 
     def _background_fetch(self) -> None:
         try:
-            self._fetch()
+            self._prefetched = self._fetch()
         except Exception as exc:
             # Kept for get(), which reports it as if it had made the call itself.
             self._prefetch_error = exc
@@ -121,23 +122,26 @@ class OpenAIKeySource:
             self._raw, self._fetched_at = raw, self._clock()
         return raw
 
-    def _join_prefetch(self) -> None:
-        """Wait for a prefetch under way; raise its error once, if it failed."""
+    def _join_prefetch(self) -> str | bytes | None:
+        """Wait for a prefetch under way; its value (even with a max age of 0), or its error
+        raised, once."""
         prefetch = self._prefetch
         if prefetch is None:
-            return
+            return None
         prefetch.join()
         with self._lock:
             error, self._prefetch_error = self._prefetch_error, None
+            raw, self._prefetched = self._prefetched, None
             self._prefetch = None
         if error is not None:
             raise error
+        return raw
 
     def get(self, *, refresh: bool = False) -> str:
         try:
-            if not refresh:
-                self._join_prefetch()
-            raw = self._raw if self.fresh() and not refresh else self._fetch()
+            raw = None if refresh else self._join_prefetch()
+            if raw is None:
+                raw = self._raw if self.fresh() and not refresh else self._fetch()
         except SecretUnusable:
             raise
         except Exception as exc:
