@@ -111,6 +111,16 @@ def free_port() -> int:
         return port
 
 
+def _require_free(port: int) -> None:
+    # moto's server binds after start() returns control (in a thread or a child process):
+    # a taken port is found here, with an error that names it.
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError as exc:
+            raise OSError(f"port {port} for local AWS is in use: {exc}") from None
+
+
 class MotoServer:
     """moto's threaded server on loopback; `url` is what AWS_ENDPOINT_URL points at."""
 
@@ -126,13 +136,8 @@ class MotoServer:
         self.url = f"http://127.0.0.1:{self.port}"
 
     def start(self) -> MotoServer:
-        # moto's server binds inside its thread and, if the port is taken, start() would wait
-        # forever: find out here, with an error that says which port.
-        with socket.socket() as probe:
-            try:
-                probe.bind(("127.0.0.1", self.port))
-            except OSError as exc:
-                raise OSError(f"port {self.port} for local AWS is in use: {exc}") from None
+        # A taken port would make start() wait forever (the thread never signals ready).
+        _require_free(self.port)
         self._server.start()
         return self
 
@@ -174,11 +179,7 @@ class MotoProcess:
     def start(self) -> MotoProcess:
         import httpx
 
-        with socket.socket() as probe:
-            try:
-                probe.bind(("127.0.0.1", self.port))
-            except OSError as exc:
-                raise OSError(f"port {self.port} for local AWS is in use: {exc}") from None
+        _require_free(self.port)
         self._process = subprocess.Popen(
             [
                 sys.executable,

@@ -86,6 +86,23 @@ def assert_invariant(stack: Stack, info: stack_info.StackInfo, answer: httpx.Res
         assert record["error_code"] == code and "key_fingerprint" not in record
 
 
+def check_mint(
+    stack: Stack, info: stack_info.StackInfo, status: int, code: str | None, attempts: int
+) -> None:
+    """One mint under the scripted fault: its status and code, the upstream attempts, an answer
+    before the function's deadline, and the audit invariant."""
+    answer, seen, elapsed = mint(stack, info)
+    assert answer.status_code == status, answer.text
+    if code:
+        assert answer.json()["error"]["code"] == code
+        assert "value" not in answer.json()
+    assert seen == attempts
+    assert elapsed < FUNCTION_TIMEOUT_S
+    if status == 503:
+        assert int(answer.headers["retry-after"]) >= 1
+    assert_invariant(stack, info, answer)
+
+
 UPSTREAM = [
     pytest.param(
         [{"kind": "status", "status": 429, "retry_after_s": 0.1}],
@@ -104,33 +121,15 @@ UPSTREAM = [
     pytest.param(
         [{"kind": "insufficient_quota"}], 502, "token_generation_failed", 1, id="insufficient-quota"
     ),
-    pytest.param(
-        [{"kind": "status", "status": 500, "sticky": True}],
-        503,
-        "openai_api_unavailable",
-        4,
-        id="500",
-    ),
-    pytest.param(
-        [{"kind": "status", "status": 502, "sticky": True}],
-        503,
-        "openai_api_unavailable",
-        4,
-        id="502",
-    ),
-    pytest.param(
-        [{"kind": "status", "status": 503, "sticky": True}],
-        503,
-        "openai_api_unavailable",
-        4,
-        id="503",
-    ),
-    pytest.param(
-        [{"kind": "status", "status": 504, "sticky": True}],
-        503,
-        "openai_api_unavailable",
-        4,
-        id="504",
+    *(
+        pytest.param(
+            [{"kind": "status", "status": status, "sticky": True}],
+            503,
+            "openai_api_unavailable",
+            4,
+            id=str(status),
+        )
+        for status in (500, 502, 503, 504)
     ),
     pytest.param(
         [{"kind": "hang", "sticky": True}],
@@ -158,15 +157,7 @@ def test_upstream_fault_through_the_stack(
     attempts: int,
 ) -> None:
     httpx.put(f"{info.emulator_admin_url}/faults", json={"faults": faults}).raise_for_status()
-    answer, seen, elapsed = mint(stack, info)
-    assert answer.status_code == status, answer.text
-    if code:
-        assert answer.json()["error"]["code"] == code
-    assert seen == attempts
-    assert elapsed < FUNCTION_TIMEOUT_S
-    if status == 503:
-        assert int(answer.headers["retry-after"]) >= 1
-    assert_invariant(stack, info, answer)
+    check_mint(stack, info, status, code, attempts)
 
 
 @pytest.mark.e2e
@@ -260,14 +251,7 @@ def test_aws_fault_through_the_stack(
 ) -> None:
     assert info.aws_faults_url
     httpx.put(info.aws_faults_url, json=faults).raise_for_status()
-    answer, seen, elapsed = mint(stack, info)
-    assert answer.status_code == status, answer.text
-    if code:
-        assert answer.json()["error"]["code"] == code
-        assert "value" not in answer.json()
-    assert seen == attempts
-    assert elapsed < FUNCTION_TIMEOUT_S
-    assert_invariant(stack, info, answer)
+    check_mint(stack, info, status, code, attempts)
 
 
 @pytest.mark.e2e

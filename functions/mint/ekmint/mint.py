@@ -30,6 +30,8 @@ from .telemetry import record_metrics
 from .tracing import AUDIT_SUBSEGMENT, QUOTA_SUBSEGMENT, UPSTREAM_SUBSEGMENT, annotate, subsegment
 from .upstream import RetryPolicy, UpstreamFailure, UpstreamReport, create_client_secret
 
+AUDIT_RETRY_AFTER_S = 2
+
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
@@ -84,8 +86,16 @@ def mint(
         raise internal from None
     if not _record(deps, decision, started, cold_start, answer=answer, value=value):
         # Fail closed: a key nobody can trace is never handed out.
-        raise AuditUnavailable("The key could not be recorded, so it was withheld.")
+        raise _withheld()
     return answer
+
+
+def _withheld() -> AuditUnavailable:
+    # A 503 that says when to come back, like openai_api_unavailable: DynamoDB throttling
+    # usually passes within a second or two.
+    return AuditUnavailable(
+        "The key could not be recorded, so it was withheld.", retry_after_s=AUDIT_RETRY_AFTER_S
+    )
 
 
 def _decide(
@@ -199,7 +209,7 @@ def _record(
         stored = False
         if answer is not None:
             # The key is withheld: the record says what the caller really got.
-            withheld = AuditUnavailable("The key could not be recorded, so it was withheld.")
+            withheld = _withheld()
             record = record.model_copy(
                 update={
                     "outcome": withheld.outcome,
