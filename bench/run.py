@@ -188,7 +188,7 @@ def cold_rows(report: dict[str, Any]) -> list[str]:
     no_pyc = report["cold_no_pyc"]
     out.append(
         row(
-            f"  init without .pyc (as sam build ships), n={report['no_pyc_runs']}",
+            f"  init without .pyc (source only), n={report['no_pyc_runs']}",
             median_of(no_pyc, *INIT),
             ms,
         )
