@@ -17,7 +17,6 @@ import json
 import os
 import signal
 import sys
-import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -66,10 +65,12 @@ def _dev(args: argparse.Namespace) -> int:
         print(f"ekmint dev: invalid configuration: {exc}", file=sys.stderr)
         return 2
 
-    stop_requested = threading.Event()
+    # A plain flag, not a threading.Event: Event.set() takes a lock, and a second signal
+    # arriving while the first handler holds it deadlocked the stack (pkill then timeout).
+    stop_requested: list[int] = []
 
     def request_stop(signum: int, frame: FrameType | None) -> None:
-        stop_requested.set()
+        stop_requested.append(signum)
 
     # Set before start(): a Ctrl-C or SIGTERM during start-up still ends in stop().
     signal.signal(signal.SIGINT, request_stop)
@@ -83,9 +84,9 @@ def _dev(args: argparse.Namespace) -> int:
             return 1
         console.block(stack.banner())
         console.line(f"ready in {time.monotonic() - started:.1f} s")
-        # A timed wait keeps the main thread responsive to signals.
-        while not stop_requested.wait(0.5):
-            pass
+        # sleep() returns early on a signal; the handler only appends, so nothing can block.
+        while not stop_requested:
+            time.sleep(0.2)
         console.line("stopping: gateway, execution environments, emulator, local AWS")
     finally:
         stack.stop()

@@ -4,6 +4,7 @@ the emulator), driven over HTTP and through the `ekmint` CLI, as a developer wou
 from __future__ import annotations
 
 import json
+import signal
 import socket
 import time
 import uuid
@@ -353,3 +354,15 @@ def test_a_bad_setting_stops_the_stack_before_it_starts() -> None:
     )
     assert result.returncode != 0
     assert "invalid configuration: AUTH_MODE" in result.stderr
+
+
+def test_repeated_signals_still_stop_the_stack_cleanly(tmp_path: Path) -> None:
+    # A Ctrl-C pressed twice, or a SIGTERM followed by another, once deadlocked the stack: a
+    # signal landing while the first handler held its lock. A burst makes that landing likely.
+    running = start_stack(tmp_path, workers=1)
+    assert running.post({}).status_code == 200
+    for n in range(300):
+        if running.process.poll() is not None:
+            break
+        running.process.send_signal(signal.SIGINT if n % 2 else signal.SIGTERM)
+    running.stop()
