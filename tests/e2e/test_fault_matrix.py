@@ -179,63 +179,49 @@ def test_bad_key_then_a_rotated_good_one(stack: Stack, info: stack_info.StackInf
         httpx.put(f"{info.emulator_admin_url}/keys", json={"api_keys": [old["SecretString"]]})
 
 
+def aws_case(
+    target: str,
+    error: str,
+    status: int,
+    code: str | None,
+    attempts: int,
+    name: str,
+    *,
+    once: bool = False,
+) -> Any:
+    fault = {"target": target, "error": error} | ({} if once else {"sticky": True})
+    return pytest.param([fault], status, code, attempts, id=name)
+
+
 AWS = [
-    pytest.param(
-        [{"target": GET_SECRET, "error": "ThrottlingException", "sticky": True}],
-        500,
-        "internal_error",
-        0,
-        id="secrets-manager-throttled",
+    aws_case(
+        GET_SECRET, "ThrottlingException", 500, "internal_error", 0, "secrets-manager-throttled"
     ),
-    pytest.param(
-        [{"target": GET_SECRET, "error": "ResourceNotFoundException", "sticky": True}],
-        500,
-        "internal_error",
-        0,
-        id="secret-missing",
+    aws_case(GET_SECRET, "ResourceNotFoundException", 500, "internal_error", 0, "secret-missing"),
+    aws_case(GET_SECRET, "AccessDeniedException", 500, "internal_error", 0, "secret-unreadable"),
+    aws_case(
+        GET_SECRET, "ThrottlingException", 200, None, 1, "secrets-manager-throttled-once", once=True
     ),
-    pytest.param(
-        [{"target": GET_SECRET, "error": "AccessDeniedException", "sticky": True}],
-        500,
-        "internal_error",
-        0,
-        id="secret-unreadable",
-    ),
-    pytest.param(
-        [{"target": GET_SECRET, "error": "ThrottlingException"}],
-        200,
-        None,
-        1,
-        id="secrets-manager-throttled-once",
-    ),
-    pytest.param(
-        [{"target": PUT_ITEM, "error": "ProvisionedThroughputExceededException", "sticky": True}],
+    aws_case(
+        PUT_ITEM,
+        "ProvisionedThroughputExceededException",
         503,
         "audit_unavailable",
         1,
-        id="audit-throttled",
+        "audit-throttled",
     ),
-    pytest.param(
-        [{"target": PUT_ITEM, "error": "ConditionalCheckFailedException", "sticky": True}],
+    aws_case(
+        PUT_ITEM,
+        "ConditionalCheckFailedException",
         503,
         "audit_unavailable",
         1,
-        id="audit-conditional-write-failed",
+        "audit-conditional-write-failed",
     ),
-    pytest.param(
-        [{"target": PUT_ITEM, "error": "ResourceNotFoundException", "sticky": True}],
-        503,
-        "audit_unavailable",
-        1,
-        id="audit-table-missing",
+    aws_case(
+        PUT_ITEM, "ResourceNotFoundException", 503, "audit_unavailable", 1, "audit-table-missing"
     ),
-    pytest.param(
-        [{"target": TRANSACT, "error": "ThrottlingException", "sticky": True}],
-        500,
-        "internal_error",
-        0,
-        id="quota-throttled",
-    ),
+    aws_case(TRANSACT, "ThrottlingException", 500, "internal_error", 0, "quota-throttled"),
 ]
 
 

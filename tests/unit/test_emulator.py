@@ -19,8 +19,8 @@ from pydantic import ValidationError
 
 from ekmint_dev.emulator import Emulator
 
-API_KEY = "sk-emulator-test-key-0001"
-OTHER_KEY = "sk-emulator-test-key-0002"
+API_KEY = "sk-emulator.test.key.0001"
+OTHER_KEY = "sk-emulator.test.key.0002"
 MINT_PATH = "/realtime/client_secrets"
 
 
@@ -138,7 +138,7 @@ def test_answers_retired_sessions_route_with_404(client: httpx.Client) -> None:
 
 
 def test_rejects_unknown_key_with_401_without_echoing_it(client: httpx.Client) -> None:
-    wrong_key = "sk-wrong-key-that-must-not-be-echoed-1234"
+    wrong_key = "sk-wrong.key.that.must-not-be-echoed.1234"
 
     response = mint(client, headers={"Authorization": f"Bearer {wrong_key}"})
 
