@@ -18,7 +18,7 @@ A FIFO fault script, like the emulator's, can refuse offers, drop a call after N
 or expire keys early; the call log shows every offer, drop and reconnect.
 
 Mounting: `RealtimePeer.handle_http` answers ``/v1/realtime/calls`` and the admin routes
-under ``/_emulator/realtime/``; `RealtimePeerServer` serves the same on its own port.
+under ``/_emulator/realtime/``; the emulator mounts it (emulator.py).
 """
 
 from __future__ import annotations
@@ -36,8 +36,6 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from socketserver import TCPServer
 from types import TracebackType
 from typing import Annotated, Any, Literal, Protocol
 from urllib.parse import urlsplit
@@ -710,112 +708,3 @@ def local_page_config(openai_base_url: str | None) -> dict[str, Any]:
     """
     realtime_url = f"{openai_base_url.rstrip('/')}/realtime/calls" if openai_base_url else None
     return {"realtime_url": realtime_url}
-
-
-# --------------------------------------------------------------------------------------
-# A server of its own, for a stack that does not mount the peer inside the emulator.
-# --------------------------------------------------------------------------------------
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server: _PeerHTTPServer
-
-    def do_GET(self) -> None:
-        self._dispatch()
-
-    def do_POST(self) -> None:
-        self._dispatch()
-
-    def do_PUT(self) -> None:
-        self._dispatch()
-
-    def do_DELETE(self) -> None:
-        self._dispatch()
-
-    def do_OPTIONS(self) -> None:
-        self._dispatch()
-
-    def log_message(self, format: str, *args: Any) -> None:
-        logger.debug("realtime peer http: " + format, *args)
-
-    def _dispatch(self) -> None:
-        try:
-            length = int(self.headers.get("content-length") or 0)
-        except ValueError:
-            length = -1
-        if not 0 <= length <= MAX_SDP_BYTES:
-            self.close_connection = True
-            self._send(_error(413, "Invalid or too large Content-Length."))
-            return
-        body = self.rfile.read(length)
-        reply = self.server.peer.handle_http(self.command, self.path, self.headers, body)
-        self._send(reply or _error(404, f"Invalid URL ({self.command} {self.path})"))
-
-    def _send(self, reply: PeerReply) -> None:
-        self.send_response(reply.status)
-        self.send_header("content-type", reply.content_type)
-        self.send_header("content-length", str(len(reply.body)))
-        for name, value in reply.headers:
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(reply.body)
-
-
-class _PeerHTTPServer(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
-
-    def __init__(self, address: tuple[str, int], peer: RealtimePeer) -> None:
-        self.peer = peer
-        super().__init__(address, _Handler)
-
-    def server_bind(self) -> None:
-        # HTTPServer.server_bind resolves the host's FQDN, which can stall on DNS.
-        TCPServer.server_bind(self)
-        host, port = self.server_address[:2]
-        self.server_name = str(host)
-        self.server_port = int(port)
-
-
-class RealtimePeerServer:
-    """`RealtimePeer` on its own loopback port: ``{url}/realtime/calls`` and the admin routes."""
-
-    def __init__(self, lookup: Lookup, host: str = LOOPBACK_HOST, port: int = 0) -> None:
-        if host != LOOPBACK_HOST:
-            raise ValueError(f"the realtime peer binds {LOOPBACK_HOST} only, not {host!r}")
-        self.peer = RealtimePeer(lookup)
-        self._server = _PeerHTTPServer((host, port), self.peer)
-        self.url = f"http://{host}:{self._server.server_port}/v1"
-        self.admin_url = f"http://{host}:{self._server.server_port}{ADMIN_PREFIX}"
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> RealtimePeerServer:
-        self.peer.start()
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name="ekmint-realtime-peer-http",
-            daemon=True,
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._thread is not None:
-            self._server.shutdown()
-            self._thread.join(STOP_TIMEOUT_S)
-            self._thread = None
-        self._server.server_close()
-        self.peer.stop()
-
-    def __enter__(self) -> RealtimePeerServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()

@@ -22,11 +22,11 @@ aiortc = pytest.importorskip(
 from aiortc import RTCDataChannel, RTCPeerConnection, RTCSessionDescription  # noqa: E402
 from aiortc.mediastreams import AudioStreamTrack, MediaStreamTrack  # noqa: E402
 
+from ekmint_dev.emulator import Emulator  # noqa: E402
 from ekmint_dev.realtime_peer import (  # noqa: E402
     CALLS_PATH,
     PeerReply,
     RealtimePeer,
-    RealtimePeerServer,
     key_fingerprint,
     local_page_config,
 )
@@ -332,16 +332,16 @@ def test_reset_clears_faults_expiry_and_the_log(peer: RealtimePeer, keys: Keys) 
 # -- its own server, and the page's local config ---------------------------------------------
 
 
-def test_the_standalone_server_serves_calls_and_admin_routes(keys: Keys) -> None:
-    with RealtimePeerServer(keys.lookup) as server:
+def test_the_emulator_serves_the_peers_calls_and_admin_routes() -> None:
+    with Emulator(api_keys=["sk-local.peer.test.0001"]) as emulator:
         request = urllib.request.Request(
-            f"{server.url}/realtime/calls", data=b"v=0\r\n", method="POST"
+            f"{emulator.url}/realtime/calls", data=b"v=0\r\n", method="POST"
         )
         request.add_header("content-type", "application/sdp")
         with pytest.raises(urllib.error.HTTPError) as refused:
             urllib.request.urlopen(request, timeout=5)
         assert refused.value.code == 401
-        with urllib.request.urlopen(f"{server.admin_url}/calls", timeout=5) as answer:
+        with urllib.request.urlopen(f"{emulator.admin_url}/realtime/calls", timeout=5) as answer:
             assert json.load(answer)[0]["reason"] == "no bearer"
 
 
