@@ -138,3 +138,11 @@ class LogTap:
 
     def close(self) -> None:
         self._logger.removeHandler(self._tap)
+
+    # As a context manager the tap is removed even when the invocation raises, so it never
+    # goes on copying a later test's lines.
+    def __enter__(self) -> LogTap:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()

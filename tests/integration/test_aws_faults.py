@@ -105,9 +105,8 @@ def test_audit_write_failing_withholds_the_key_and_logs_the_record(
     error: str,
 ) -> None:
     proxy.set_faults([{"target": PUT_ITEM, "error": error, "sticky": True}])
-    tap = LogTap(handler)
-    result = invoke(handler, post({}))
-    tap.close()
+    with LogTap(handler) as tap:
+        result = invoke(handler, post({}))
     assert result["statusCode"] == 503
     assert body_of(result)["error"]["code"] == "audit_unavailable"
     assert "value" not in body_of(result)
@@ -132,9 +131,8 @@ def test_a_refusal_whose_record_cannot_be_written_still_gets_its_own_error(
     handler: Any, emu: Any, proxy: AwsFaultProxy
 ) -> None:
     proxy.set_faults([{"target": PUT_ITEM, "error": "InternalServerError", "sticky": True}])
-    tap = LogTap(handler)
-    result = invoke(handler, post({"session": {"model": "nope"}}))
-    tap.close()
+    with LogTap(handler) as tap:
+        result = invoke(handler, post({"session": {"model": "nope"}}))
     assert result["statusCode"] == 400
     assert body_of(result)["error"]["code"] == "invalid_session_config"
     (logged,) = [line for line in tap.lines() if line["message"] == "audit write failed"]

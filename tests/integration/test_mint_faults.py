@@ -250,9 +250,8 @@ def test_audit_table_missing_withholds_the_key_and_logs_the_record(
     make_handler: HandlerFactory, emu: Any, aws: LocalNames
 ) -> None:
     handler = make_handler(AUDIT_TABLE_NAME="ekmint-audit-missing")
-    tap = LogTap(handler)
-    result = invoke(handler, post({}))
-    tap.close()
+    with LogTap(handler) as tap:
+        result = invoke(handler, post({}))
     assert result["statusCode"] == 503
     assert body_of(result)["error"]["code"] == "audit_unavailable"
     assert "value" not in body_of(result)
@@ -269,9 +268,8 @@ def test_audit_line_is_logged_once_per_request_without_secrets(
     make_handler: HandlerFactory, emu: Any, aws: LocalNames
 ) -> None:
     handler = make_handler()
-    tap = LogTap(handler)
-    result = invoke(handler, post({}))
-    tap.close()
+    with LogTap(handler) as tap:
+        result = invoke(handler, post({}))
     out, lines = tap.text, tap.lines()
     audits = [line for line in lines if line.get("message") == "audit"]
     assert len(audits) == 1

@@ -125,13 +125,11 @@ def observe(
     logs, stdout, root = io.StringIO(), io.StringIO(), io.StringIO()
 
     def run(name: str, handler: Any, event: dict[str, Any]) -> None:
-        tap = LogTap(handler)
-        try:
-            with contextlib.redirect_stdout(stdout):
+        with LogTap(handler) as tap, contextlib.redirect_stdout(stdout):
+            try:
                 observed.results[name] = invoke(handler, event)
-        finally:
-            tap.close()
-            logs.write(tap.text)
+            finally:
+                logs.write(tap.text)
 
     with root_logging_at_debug(root):
         # A fresh execution environment: Powertools keeps its cold-start flag per process.
