@@ -110,8 +110,10 @@ class _BuggyDynamoDB:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._real, name)
 
-    def transact_write_items(self, **_: Any) -> None:
-        raise RuntimeError("injected bug")
+    def call(self, operation: str, params: Any) -> Any:
+        if operation == "TransactWriteItems":
+            raise RuntimeError("injected bug")
+        return self._real.call(operation, params)
 
 
 def observe(

@@ -1,5 +1,6 @@
-"""The upstream transport: requests behave as with httpx's own transport, a connection prepared
-ahead of time carries the next request, and preparing never sends a request."""
+"""The prepared transport (OpenAI's pool and AWS's): requests behave as with httpx's own
+transport, a connection prepared ahead of time carries the next request, and preparing never
+sends a request."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from ekmint.connection import UpstreamTransport, transport_of
+from ekmint.aws_client import make_http
+from ekmint.connection import PreparedTransport, shared_ssl_context, transport_of
 from ekmint.upstream import RetryPolicy, make_client
 
 ANSWER = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
@@ -158,8 +160,8 @@ def test_an_unreachable_upstream_fails_to_prepare_quietly() -> None:
 
 
 def test_the_tls_context_is_the_one_httpx_would_build() -> None:
-    transport = UpstreamTransport(
-        "https://api.openai.com/v1", httpx.Limits(max_connections=1), connect_timeout_s=1
+    transport = PreparedTransport(
+        ["https://api.openai.com/v1"], httpx.Limits(max_connections=1), connect_timeout_s=1
     )
     transport.wait_ready()
     context = transport._ssl_context
@@ -171,3 +173,25 @@ def test_the_tls_context_is_the_one_httpx_would_build() -> None:
         reference.verify_flags,
     )
     assert len(context.get_ca_certs()) == len(reference.get_ca_certs()) > 0
+    # Loaded once per process: the AWS pool gets the same context, not a second CA load.
+    assert context is shared_ssl_context()
+
+
+def test_the_aws_pool_prepares_one_connection_per_endpoint_and_requests_use_them() -> None:
+    dynamodb, secrets = CountingServer(), CountingServer()
+    try:
+        client = make_http([dynamodb.url, secrets.url])
+        transport = transport_of(client)
+        assert transport is not None
+        transport.prepare_in_background()
+        assert (dynamodb.counts((1, 0)), secrets.counts((1, 0))) == ((1, 0), (1, 0))
+        for _ in range(2):
+            assert client.post(dynamodb.url + "/", content=b"{}").status_code == 200
+            assert client.post(secrets.url + "/", content=b"{}").status_code == 200
+        assert (dynamodb.counts((1, 2)), secrets.counts((1, 2))) == ((1, 2), (1, 2))
+        # Both idle now: preparing again opens nothing.
+        assert transport.prepare()
+        assert (dynamodb.counts((1, 2)), secrets.counts((1, 2))) == ((1, 2), (1, 2))
+    finally:
+        dynamodb.stop()
+        secrets.stop()

@@ -13,6 +13,7 @@ import pytest
 from test_connection import CountingServer, client_for
 
 from ekmint import lifecycle
+from ekmint.aws_client import make_http
 from ekmint.connection import transport_of
 
 
@@ -28,9 +29,12 @@ class FakeKeys:
 
 
 class Deps:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, aws_url: str | None = None) -> None:
         self.http = client_for(url)
         self.key_source = FakeKeys()
+        self.aws_http = make_http([aws_url]) if aws_url else None
+        # Stands for the AWS CredentialSource: only forget() is called.
+        self.credentials = FakeKeys() if aws_url else None
 
 
 @pytest.fixture
@@ -40,25 +44,42 @@ def server() -> Any:
     running.stop()
 
 
-def test_before_snapshot_closes_connections_and_drops_the_key(server: CountingServer) -> None:
-    deps = Deps(server.url)
+@pytest.fixture
+def aws_server() -> Any:
+    running = CountingServer()
+    yield running
+    running.stop()
+
+
+def test_before_snapshot_closes_connections_and_drops_the_key(
+    server: CountingServer, aws_server: CountingServer
+) -> None:
+    deps = Deps(server.url, aws_server.url)
+    assert deps.aws_http is not None and deps.credentials is not None
     deps.http.post("/x", json={})
+    deps.aws_http.post(aws_server.url + "/", content=b"{}")
     lifecycle.before_snapshot(deps)  # type: ignore[arg-type]
-    transport = transport_of(deps.http)
-    assert transport is not None and transport.idle_connections() == 0
+    for client in (deps.http, deps.aws_http):
+        transport = transport_of(client)
+        assert transport is not None and transport.idle_connections() == 0
     assert deps.key_source.events == ["forget"]
+    assert deps.credentials.events == ["forget"]
 
 
-def test_after_restore_reseeds_random_and_opens_a_fresh_connection(server: CountingServer) -> None:
-    deps = Deps(server.url)
+def test_after_restore_reseeds_random_and_opens_fresh_connections(
+    server: CountingServer, aws_server: CountingServer
+) -> None:
+    deps = Deps(server.url, aws_server.url)
     random.seed(7)
     state = random.getstate()
     lifecycle.after_restore(deps)  # type: ignore[arg-type]
     assert random.getstate() != state
-    transport = transport_of(deps.http)
-    assert transport is not None
-    transport.prepare()  # joins the background preparation (no second connection)
-    assert server.counts((1, 0)) == (1, 0)
+    for client, running in ((deps.http, server), (deps.aws_http, aws_server)):
+        assert client is not None
+        transport = transport_of(client)
+        assert transport is not None
+        transport.prepare()  # joins the background preparation (no second connection)
+        assert running.counts((1, 0)) == (1, 0)
     assert deps.key_source.events == ["forget"]
 
 

@@ -4,36 +4,42 @@ server in tests/integration/test_quota_and_auth.py.)"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
+from ekmint.aws_client import AwsError
 from ekmint.errors import RateLimited
 from ekmint.quota import QuotaLimits, charge
 
 NOW = datetime(2026, 11, 25, 22, 38, 15, tzinfo=UTC)
 
 
-class Canceled(Exception):
-    def __init__(self, reasons: list[str]) -> None:
-        super().__init__("TransactionCanceledException")
-        self.response = {"CancellationReasons": [{"Code": code} for code in reasons]}
+def canceled(reasons: list[str]) -> AwsError:
+    """What the AWS client raises for a cancelled transaction: AWS's code and its reasons."""
+    return AwsError(
+        "TransactWriteItems",
+        "TransactionCanceledException",
+        "Transaction cancelled",
+        status=400,
+        body={"CancellationReasons": [{"Code": code} for code in reasons]},
+    )
 
 
 class FakeDynamo:
-    class exceptions:
-        TransactionCanceledException = Canceled
-
     def __init__(self, *answers: list[str] | None) -> None:
         self.answers = list(answers)
         self.calls: list[list[dict[str, Any]]] = []
 
-    def transact_write_items(self, TransactItems: list[dict[str, Any]]) -> None:
-        self.calls.append(TransactItems)
+    def call(self, operation: str, params: Mapping[str, Any]) -> dict[str, Any]:
+        assert operation == "TransactWriteItems"
+        self.calls.append(params["TransactItems"])
         answer = self.answers.pop(0) if self.answers else None
         if answer is not None:
-            raise Canceled(answer)
+            raise canceled(answer)
+        return {}
 
 
 LIMITS = QuotaLimits(per_minute=3, per_day=30, global_daily=5000)
@@ -89,6 +95,6 @@ def test_transaction_conflicts_are_retried() -> None:
 
 def test_endless_conflicts_give_up() -> None:
     dynamo = FakeDynamo(*[["TransactionConflict"]] * 10)
-    with pytest.raises(Canceled):
+    with pytest.raises(AwsError, match="TransactionCanceledException"):
         charge(dynamo, "q", "p", LIMITS, now=NOW, sleep=lambda _: None)
     assert len(dynamo.calls) == 5

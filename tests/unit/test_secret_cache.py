@@ -3,7 +3,9 @@ yet fails exactly like a fetch inside get(), and a forget() for SnapStart restor
 
 from __future__ import annotations
 
+import base64
 import threading
+from collections.abc import Mapping
 from typing import Any
 
 import pytest
@@ -20,12 +22,13 @@ class FakeSecrets:
         self.release = threading.Event()
         self.release.set()
 
-    def get_secret_value(self, SecretId: str) -> dict[str, Any]:
+    def call(self, operation: str, params: Mapping[str, Any]) -> dict[str, Any]:
+        assert operation == "GetSecretValue"
         self.release.wait(5)
         self.calls += 1
         if self.error is not None:
             raise self.error
-        return {"Name": SecretId, "SecretString": self.value}
+        return {"Name": params["SecretId"], "SecretString": self.value}
 
 
 class Clock:
@@ -125,8 +128,17 @@ def test_forget_makes_the_next_get_ask_again() -> None:
 
 def test_a_secret_without_a_string_value_is_unusable() -> None:
     class Binaryless(FakeSecrets):
-        def get_secret_value(self, SecretId: str) -> dict[str, Any]:
-            return {"Name": SecretId}
+        def call(self, operation: str, params: Mapping[str, Any]) -> dict[str, Any]:
+            return {"Name": params["SecretId"]}
 
     with pytest.raises(SecretUnusable):
         source(Binaryless(), Clock()).get()
+
+
+def test_a_binary_secret_is_decoded_from_base64() -> None:
+    class Binary(FakeSecrets):
+        def call(self, operation: str, params: Mapping[str, Any]) -> dict[str, Any]:
+            # The JSON protocol carries blobs as base64.
+            return {"SecretBinary": base64.b64encode(OPENAI_KEY.encode()).decode()}
+
+    assert source(Binary(), Clock()).get() == OPENAI_KEY

@@ -13,6 +13,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
+from .aws_client import AwsCaller
+
 SCHEMA_VERSION = 1
 Outcome = Literal["minted", "refused", "failed"]
 
@@ -68,8 +70,8 @@ def timestamps(now: datetime, retention_days: int) -> dict[str, Any]:
 
 
 def to_item(record: AuditRecord) -> dict[str, dict[str, Any]]:
-    """DynamoDB's attribute-value form, built by hand: the low-level client avoids loading
-    boto3's resource layer, and absent values are left out rather than stored as NULL."""
+    """DynamoDB's attribute-value form, built by hand (the JSON protocol's own form); absent
+    values are left out rather than stored as NULL."""
     item: dict[str, dict[str, Any]] = {}
     for name, value in record.model_dump(exclude_none=True).items():
         if isinstance(value, bool):
@@ -97,14 +99,17 @@ class AuditWriteFailed(Exception):
     pass
 
 
-def write(dynamodb: Any, table: str, record: AuditRecord) -> None:
-    """Put the record; the client's own retry mode handles throttling. Conditional on a new
+def write(dynamodb: AwsCaller, table: str, record: AuditRecord) -> None:
+    """Put the record; the client's own retries handle throttling. Conditional on a new
     request_id, so a replayed invocation can never overwrite an earlier decision."""
     try:
-        dynamodb.put_item(
-            TableName=table,
-            Item=to_item(record),
-            ConditionExpression="attribute_not_exists(request_id)",
+        dynamodb.call(
+            "PutItem",
+            {
+                "TableName": table,
+                "Item": to_item(record),
+                "ConditionExpression": "attribute_not_exists(request_id)",
+            },
         )
     except Exception as exc:
         raise AuditWriteFailed(f"{type(exc).__name__}: {exc}") from None

@@ -4,9 +4,10 @@ httpx builds its TLS context (and loads certifi's CA bundle, tens of ms of C tha
 GIL) when the client is constructed, and opens the connection (TCP and TLS handshakes, one or two
 round trips) inside the first request. Both are moved off the request path here:
 
-- `UpstreamTransport` is httpx's own HTTPTransport whose connection pool is built in a
-  background thread, with exactly the TLS context httpx would build (`httpx.create_ssl_context`);
-  a request waits for it only if it arrives first.
+- `PreparedTransport` is httpx's own HTTPTransport whose connection pool is built in a
+  background thread, with exactly the TLS context httpx would build (`httpx.create_ssl_context`,
+  loaded once and shared by the OpenAI and AWS pools); a request waits for it only if it arrives
+  first.
 - `SpareConnections`, the pool's network backend, can open one connection ahead of time
   (`prepare()`: at cold start, after a SnapStart restore, or when a mint starts with no idle
   connection) and hands it to the pool's next connect. A spare that has gone stale (idle longer
@@ -21,6 +22,7 @@ from __future__ import annotations
 import ssl
 import threading
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import httpcore
@@ -179,31 +181,48 @@ class SpareConnections(httpcore.NetworkBackend):
         self._inner.sleep(seconds)
 
 
-class UpstreamTransport(httpx.HTTPTransport):
-    """httpx's HTTPTransport with its pool (and TLS context) built off the caller's thread and a
-    `SpareConnections` backend. Requests behave exactly as with `httpx.HTTPTransport()`."""
+_ssl_lock = threading.Lock()
+_ssl_contexts: list[ssl.SSLContext] = []
 
-    def __init__(self, base_url: str, limits: httpx.Limits, connect_timeout_s: float) -> None:
+
+def shared_ssl_context() -> ssl.SSLContext:
+    """The TLS context httpx.Client() would build (certifi, or SSL_CERT_FILE/DIR), built once
+    per process: loading the CA bundle is the costly part, and every pool can share it."""
+    with _ssl_lock:
+        if not _ssl_contexts:
+            _ssl_contexts.append(httpx.create_ssl_context())
+        return _ssl_contexts[0]
+
+
+def _origin(url: str) -> tuple[str, int, bool]:
+    parsed = httpx.URL(url)
+    tls = parsed.scheme == "https"
+    return parsed.host, parsed.port or (443 if tls else 80), tls
+
+
+class PreparedTransport(httpx.HTTPTransport):
+    """httpx's HTTPTransport with its pool (and TLS context) built off the caller's thread and a
+    `SpareConnections` backend that can open a connection to each of `urls` ahead of time.
+    Requests (to any URL) behave exactly as with `httpx.HTTPTransport()`."""
+
+    def __init__(self, urls: Sequence[str], limits: httpx.Limits, connect_timeout_s: float) -> None:
         # A placeholder pool, replaced as soon as the real one is built; `verify=False` keeps
         # httpx from loading a CA bundle for it. It is never used for a request.
         super().__init__(verify=False, limits=limits)
-        url = httpx.URL(base_url)
-        self._origin = (url.host, url.port or (443 if url.scheme == "https" else 80))
-        self._tls = url.scheme == "https"
+        self._origins = [_origin(url) for url in urls]
         self._limits = limits
         self._connect_timeout_s = connect_timeout_s
         self.spares = SpareConnections(limits.keepalive_expiry or DEFAULT_SPARE_MAX_AGE_S)
         self._ssl_context: ssl.SSLContext | None = None
         self._ready = threading.Event()
         self._build_lock = threading.Lock()
-        threading.Thread(target=self._build, name="ekmint-upstream-pool", daemon=True).start()
+        threading.Thread(target=self._build, name="ekmint-pool", daemon=True).start()
 
     def _build(self) -> None:
         with self._build_lock:
             if self._ready.is_set():
                 return
-            # The same TLS context httpx.Client() would build (certifi, or SSL_CERT_FILE/DIR).
-            self._ssl_context = httpx.create_ssl_context()
+            self._ssl_context = shared_ssl_context()
             self._pool = httpcore.ConnectionPool(
                 ssl_context=self._ssl_context,
                 max_connections=self._limits.max_connections,
@@ -222,36 +241,63 @@ class UpstreamTransport(httpx.HTTPTransport):
         self.wait_ready()
         return super().handle_request(request)
 
-    def idle_connections(self) -> int:
+    def idle_connections(self, origin: tuple[str, int, bool] | None = None) -> int:
+        """Idle pooled connections (to `origin`, host/port/tls, when given)."""
         pool = self._pool
         if not self._ready.is_set() or not isinstance(pool, httpcore.ConnectionPool):
             return 0
-        return sum(1 for c in pool.connections if c.is_idle() and c.is_available())
+        wanted = None
+        if origin is not None:
+            host, port, tls = origin
+            wanted = httpcore.Origin(b"https" if tls else b"http", host.encode(), port)
+        return sum(
+            1
+            for c in pool.connections
+            if c.is_idle() and c.is_available() and (wanted is None or c.can_handle_request(wanted))
+        )
 
-    def prepare(self, reservation: threading.Event | None = None) -> bool:
-        """Open a spare connection to the upstream unless one is idle or on its way. Blocking:
-        `prepare_in_background` runs it in a thread."""
+    def prepare(self) -> bool:
+        """Open a spare connection to each origin with no idle connection and none on its way;
+        False if one could not be opened. Blocking: `prepare_in_background` runs it in a
+        thread."""
         self.wait_ready()
-        if self.idle_connections():
-            if reservation is not None:
-                self.spares.cancel(*self._origin, reservation)
-            return True
-        context = self._ssl_context if self._tls else None
+        opened = True
+        for origin in self._origins:
+            if not self.idle_connections(origin):
+                opened &= self._open(origin, None)
+        return opened
+
+    def _open(self, origin: tuple[str, int, bool], reservation: threading.Event | None) -> bool:
+        host, port, tls = origin
+        context = self._ssl_context if tls else None
         return self.spares.open_spare(
-            *self._origin, context, self._connect_timeout_s, reservation=reservation
+            host, port, context, self._connect_timeout_s, reservation=reservation
         )
 
     def prepare_in_background(self) -> None:
-        if self._ready.is_set() and self.idle_connections():
-            return
+        if self._ready.is_set():
+            missing = [o for o in self._origins if not self.idle_connections(o)]
+        else:
+            missing = self._origins
         # Reserved now, not in the thread: a request right behind us waits for this connection
         # instead of opening a second one.
-        reservation = self.spares.reserve(*self._origin)
-        if reservation is None:
-            return
-        threading.Thread(
-            target=self.prepare, args=(reservation,), name="ekmint-preconnect", daemon=True
-        ).start()
+        reserved = []
+        for origin in missing:
+            reservation = self.spares.reserve(origin[0], origin[1])
+            if reservation is not None:
+                reserved.append((origin, reservation))
+        if reserved:
+            threading.Thread(
+                target=self._open_reserved, args=(reserved,), name="ekmint-preconnect", daemon=True
+            ).start()
+
+    def _open_reserved(self, reserved: list[tuple[tuple[str, int, bool], threading.Event]]) -> None:
+        self.wait_ready()
+        for origin, reservation in reserved:
+            if self.idle_connections(origin):
+                self.spares.cancel(origin[0], origin[1], reservation)
+            else:
+                self._open(origin, reservation)
 
     def reset(self) -> None:
         """Close every connection (pooled and spare), keeping the transport usable: for a
@@ -261,7 +307,7 @@ class UpstreamTransport(httpx.HTTPTransport):
         self._pool.close()
 
 
-def transport_of(client: httpx.Client) -> UpstreamTransport | None:
-    """The client's UpstreamTransport, if it was built with one (tests may pass another)."""
+def transport_of(client: httpx.Client) -> PreparedTransport | None:
+    """The client's PreparedTransport, if it was built with one (tests may pass another)."""
     transport = getattr(client, "_transport", None)
-    return transport if isinstance(transport, UpstreamTransport) else None
+    return transport if isinstance(transport, PreparedTransport) else None

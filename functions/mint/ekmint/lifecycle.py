@@ -1,20 +1,20 @@
 """What an execution environment does outside a request: get ready while it initialises, and
 come back sound from a SnapStart snapshot.
 
-`prepare_connection` opens, in the background, the connection to OpenAI (TCP and TLS
-handshakes) that the first mint would otherwise open itself: at cold start and after a SnapStart
-restore. `prepare` adds the key from Secrets Manager when it is stale: a mint calls it as it
-starts, so both overlap the quota charge instead of following it. Nothing is sent to OpenAI
-before the quota is charged, and a failure shows up exactly where it did before (secret_cache.py,
-connection.py).
+`prepare_connection` opens, in the background, the connections (to OpenAI, to DynamoDB and
+Secrets Manager; TCP and TLS handshakes) that the first mint would otherwise open itself: at cold
+start and after a SnapStart restore. `prepare` adds the key from Secrets Manager when it is
+stale: a mint calls it as it starts, so both overlap the quota charge instead of following it.
+Nothing is sent to OpenAI before the quota is charged, and a failure shows up exactly where it
+did before (secret_cache.py, connection.py).
 
 SnapStart (template.yaml, EnableSnapStart): Lambda snapshots the initialised environment once
-and resumes many environments from it. Before the snapshot, connections are closed (they would
-be dead after a restore) and the key is dropped (no snapshot holds it); after each restore,
-`random` is reseeded (every restored environment would otherwise draw the same retry jitter) and
-`prepare_connection` runs again; the next mint finds the key stale and fetches it. The hooks
-come from `snapshot_restore_py`, which only Lambda's Python runtime has: elsewhere registering
-is a no-op.
+and resumes many environments from it. Before the snapshot, connections (to OpenAI and AWS) are
+closed (they would be dead after a restore) and the key and any fetched AWS credentials are
+dropped (no snapshot holds them); after each restore, `random` is reseeded (every restored
+environment would otherwise draw the same retry jitter) and `prepare_connection` runs again for
+both pools; the next mint finds the key stale and fetches it. The hooks come from
+`snapshot_restore_py`, which only Lambda's Python runtime has: elsewhere registering is a no-op.
 """
 
 from __future__ import annotations
@@ -45,10 +45,13 @@ def prepare(deps: MintDeps) -> None:
 
 
 def before_snapshot(deps: MintDeps) -> None:
-    transport = transport_of(deps.http)
-    if transport is not None:
-        transport.reset()
+    for client in (deps.http, deps.aws_http):
+        transport = transport_of(client) if client is not None else None
+        if transport is not None:
+            transport.reset()
     deps.key_source.forget()
+    if deps.credentials is not None:
+        deps.credentials.forget()
 
 
 def after_restore(deps: MintDeps) -> None:
@@ -56,6 +59,8 @@ def after_restore(deps: MintDeps) -> None:
     # Anything opened between the snapshot hook and the snapshot itself is dead now.
     before_snapshot(deps)
     prepare_connection(deps.http)
+    if deps.aws_http is not None:
+        prepare_connection(deps.aws_http)
 
 
 def register_snapstart_hooks(deps: MintDeps) -> bool:

@@ -18,6 +18,8 @@ import httpx
 from aws_lambda_powertools import Tracer
 
 from . import audit, quota
+from .aws_client import AwsCaller
+from .aws_credentials import CredentialSource
 from .deadline import Deadline
 from .errors import AuditUnavailable, InternalError, MintError, RateLimited
 from .lifecycle import prepare
@@ -40,11 +42,14 @@ def _utcnow() -> datetime:
 @dataclass(frozen=True)
 class MintDeps:
     settings: Settings
-    dynamodb: Any
+    dynamodb: AwsCaller
     key_source: OpenAIKeySource
     http: httpx.Client
     retry: RetryPolicy
     logger: logging.Logger | Any
+    # The AWS clients' pool and credentials, for SnapStart's hooks (lifecycle.py).
+    aws_http: httpx.Client | None = None
+    credentials: CredentialSource | None = None
     metrics: Any = None
     tracer: Tracer | None = None
     sleep: Callable[[float], None] = time.sleep

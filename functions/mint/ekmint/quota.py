@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from .aws_client import AwsCaller, AwsError
 from .errors import RateLimited
 
 # Counters outlive their window a little, so the TTL sweep (hours late at times) never
@@ -94,7 +95,7 @@ def _update(table: str, counter: _Counter) -> dict[str, Any]:
 
 
 def charge(
-    dynamodb: Any,
+    dynamodb: AwsCaller,
     table: str,
     principal: str,
     limits: QuotaLimits,
@@ -115,10 +116,12 @@ def charge(
     for attempt in range(CONFLICT_RETRIES + 1):
         calls += 1
         try:
-            dynamodb.transact_write_items(TransactItems=items)
+            dynamodb.call("TransactWriteItems", {"TransactItems": items})
             return calls
-        except dynamodb.exceptions.TransactionCanceledException as exc:
-            reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
+        except AwsError as exc:
+            if exc.code != "TransactionCanceledException":
+                raise
+            reasons = [r.get("Code") for r in exc.body.get("CancellationReasons") or []]
             for counter, reason in zip(counters, reasons, strict=False):
                 if reason == "ConditionalCheckFailed":
                     wait_s = max(1, int((counter.window_end - at).total_seconds() + 0.999))

@@ -7,20 +7,22 @@ instead of following it; `get()` joins it and returns its key or raises its erro
 made and the errors seen are the same as a fetch inside `get()`.
 Nothing here ever puts the secret's value, or any part of it, in an exception or a log line.
 
-This is Powertools' SecretsProvider cache (max age, force fetch) in a few lines over a botocore
-client: the Powertools parameters module imports boto3 (~30 ms of cold start) for nothing the
-function uses (docs/performance.md).
+This is Powertools' SecretsProvider cache (max age, force fetch) in a few lines over the
+function's own AWS client (aws_client.py): the Powertools parameters module imports boto3 and
+botocore (~200 ms of cold start) for one call (docs/performance.md).
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import contextlib
 import json
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
 
+from .aws_client import AwsCaller
 from .errors import InternalError
 
 # Names under which a JSON secret may hold the key, checked in this order.
@@ -59,12 +61,11 @@ def extract_key(secret: str) -> str:
 class OpenAIKeySource:
     def __init__(
         self,
-        secretsmanager: Any,
+        secretsmanager: AwsCaller,
         secret_id: str,
         max_age_s: int,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        # secretsmanager: a botocore (or boto3) Secrets Manager client.
         self._client = secretsmanager
         self._secret_id = secret_id
         self._max_age_s = max_age_s
@@ -111,11 +112,15 @@ class OpenAIKeySource:
             self._prefetch_error = exc
 
     def _fetch(self) -> str | bytes:
-        answer = self._client.get_secret_value(SecretId=self._secret_id)
-        # As Powertools' SecretsProvider: the string value, else the binary one.
+        answer = self._client.call("GetSecretValue", {"SecretId": self._secret_id})
+        # As Powertools' SecretsProvider: the string value, else the binary one (base64 in
+        # the JSON protocol).
         raw: str | bytes | None = answer.get("SecretString")
-        if raw is None:
-            raw = answer.get("SecretBinary")
+        if raw is None and isinstance(answer.get("SecretBinary"), str):
+            try:
+                raw = base64.b64decode(answer["SecretBinary"], validate=True)
+            except binascii.Error:
+                raise SecretUnusable("the secret's binary value is not base64") from None
         if raw is None:
             raise SecretUnusable("the secret has no string value")
         with self._lock:
@@ -145,7 +150,7 @@ class OpenAIKeySource:
         except SecretUnusable:
             raise
         except Exception as exc:
-            # botocore's error text names the secret, never its value.
+            # AWS's error text names the secret, never its value.
             raise SecretUnusable(
                 f"reading secret {self._secret_id} failed: {type(exc).__name__}: {exc}"
             ) from None

@@ -2,8 +2,10 @@
 
 A trace of one mint holds Powertools' `## lambda_handler` subsegment (with its own ColdStart and
 Service annotations), one subsegment each around the quota charge, the OpenAI call and the audit
-write, botocore's subsegments for every AWS call (operation, region, table name: X-Ray's own
-allow-list of parameters, never an item or a secret's value), and four annotations of ours,
+write, an AWS subsegment for every DynamoDB and Secrets Manager call (named and shaped as the
+X-Ray SDK's botocore patch names them, so the service map shows DynamoDB and Secrets Manager:
+operation, region, request id, retries; never an item or a secret's value), and four
+annotations of ours,
 ANNOTATED_FIELDS, searchable in the X-Ray console (`annotation.request_id = "..."`).
 
 It never holds the handler's answer (it carries the `ek_` value: `capture_response=False`),
@@ -22,10 +24,9 @@ from aws_lambda_powertools import Tracer
 from aws_lambda_powertools.shared.functions import resolve_truthy_env_var_choice
 
 from .audit import AuditRecord
+from .aws_client import Span
 
 SERVICE = "ekmint"
-# Only botocore: patch_all() would add httpx (see above), requests, sqlite3... and ~30 ms of init.
-PATCHED_MODULES = ("botocore",)
 ANNOTATED_FIELDS = ("request_id", "outcome", "error_code", "model")
 
 QUOTA_SUBSEGMENT = "## quota.charge"
@@ -53,7 +54,9 @@ def make_tracer() -> Tracer | None:
     """
     if not tracing_enabled():
         return None
-    return Tracer(service=SERVICE, patch_modules=PATCHED_MODULES)
+    # Nothing patched: the function's AWS calls are not botocore's (aws_span traces them), and
+    # patch_all() would add httpx (see above), requests, sqlite3... and ~30 ms of init.
+    return Tracer(service=SERVICE, auto_patch=False)
 
 
 def trace_handler(tracer: Tracer | None) -> Callable[[Handler], Handler]:
@@ -76,6 +79,36 @@ def subsegment(tracer: Tracer | None, name: str) -> Iterator[None]:
         return
     with tracer.provider.in_subsegment(name=name):
         yield
+
+
+def aws_span(tracer: Tracer | None, service: str, region: str) -> Span | None:
+    """A subsegment per AWS call for aws_client.AwsJsonClient, or None when not tracing."""
+    if tracer is None:
+        return None
+
+    @contextmanager
+    def span(operation: str) -> Iterator[dict[str, Any]]:
+        facts: dict[str, Any] = {}
+        if tracer.disabled:
+            yield facts
+            return
+        provider: Any = tracer.provider
+        with provider.in_subsegment(name=service, namespace="aws") as entity:
+            try:
+                yield facts
+            finally:
+                entity.set_aws(
+                    {
+                        "operation": operation,
+                        "region": region,
+                        "request_id": facts.get("request_id"),
+                        "retries": facts.get("retries", 0),
+                    }
+                )
+                if facts.get("status"):
+                    entity.put_http_meta("status", facts["status"])
+
+    return span
 
 
 def annotate(tracer: Tracer | None, record: AuditRecord) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from .connection import UpstreamTransport
+from .connection import PreparedTransport
 from .deadline import Deadline
 from .errors import OpenAIUnavailable, TokenGenerationFailed
 
@@ -98,7 +98,7 @@ def make_client(base_url: str, policy: RetryPolicy) -> httpx.Client:
         headers={"User-Agent": "ekmint/0.1"},
         # httpx's own transport, with its TLS context built off the cold start's critical path
         # and a connection that can be opened before the first mint needs it (connection.py).
-        transport=UpstreamTransport(base_url, limits, policy.connect_timeout_s),
+        transport=PreparedTransport([base_url], limits, policy.connect_timeout_s),
     )
 
 
