@@ -35,7 +35,7 @@ import httpx
 
 from . import sigv4
 from .aws_credentials import CredentialSource
-from .connection import PreparedTransport
+from .connection import PreparedTransport, SpareConnections
 
 MAX_ATTEMPTS = 3
 CONNECT_TIMEOUT_S = 1.0
@@ -92,6 +92,7 @@ DYNAMODB = AwsService(
     crc32=True,
 )
 SECRETS_MANAGER = AwsService("secretsmanager", "secretsmanager", "1.1", "SECRETS_MANAGER", 0.05)
+AWS_SERVICES = (DYNAMODB, SECRETS_MANAGER)
 
 
 class AwsError(Exception):
@@ -157,14 +158,18 @@ class AwsCaller(Protocol):
     def call(self, operation: str, params: Mapping[str, Any]) -> dict[str, Any]: ...
 
 
-def make_http(endpoints: list[str], connect_timeout_s: float = CONNECT_TIMEOUT_S) -> httpx.Client:
+def make_http(
+    endpoints: list[str],
+    connect_timeout_s: float = CONNECT_TIMEOUT_S,
+    spares: SpareConnections | None = None,
+) -> httpx.Client:
     """One kept-alive pool for every AWS endpoint the function calls, with its TLS context
     built off the cold start's critical path and connections that can be opened ahead of the
     first mint (connection.py)."""
     limits = httpx.Limits(max_connections=4, max_keepalive_connections=4, keepalive_expiry=60)
     return httpx.Client(
         limits=limits,
-        transport=PreparedTransport(endpoints, limits, connect_timeout_s),
+        transport=PreparedTransport(endpoints, limits, connect_timeout_s, spares),
         # The container credentials endpoint is http://; nothing else follows redirects.
         follow_redirects=False,
     )

@@ -194,7 +194,8 @@ def shared_ssl_context() -> ssl.SSLContext:
         return _ssl_contexts[0]
 
 
-def _origin(url: str) -> tuple[str, int, bool]:
+def origin_of(url: str) -> tuple[str, int, bool]:
+    """(host, port, tls) of a URL, as the pool connects to it."""
     parsed = httpx.URL(url)
     tls = parsed.scheme == "https"
     return parsed.host, parsed.port or (443 if tls else 80), tls
@@ -205,14 +206,21 @@ class PreparedTransport(httpx.HTTPTransport):
     `SpareConnections` backend that can open a connection to each of `urls` ahead of time.
     Requests (to any URL) behave exactly as with `httpx.HTTPTransport()`."""
 
-    def __init__(self, urls: Sequence[str], limits: httpx.Limits, connect_timeout_s: float) -> None:
-        # A placeholder pool, replaced as soon as the real one is built; `verify=False` keeps
-        # httpx from loading a CA bundle for it. It is never used for a request.
-        super().__init__(verify=False, limits=limits)
-        self._origins = [_origin(url) for url in urls]
+    def __init__(
+        self,
+        urls: Sequence[str],
+        limits: httpx.Limits,
+        connect_timeout_s: float,
+        spares: SpareConnections | None = None,
+    ) -> None:
+        # No HTTPTransport.__init__: it would build a throwaway pool and its SSL context on the
+        # caller's thread, and a process's first SSLContext initialises OpenSSL (~35 ms). The
+        # pool (the only state HTTPTransport keeps) is built in the background instead.
+        self._origins = [origin_of(url) for url in urls]
         self._limits = limits
         self._connect_timeout_s = connect_timeout_s
-        self.spares = SpareConnections(limits.keepalive_expiry or DEFAULT_SPARE_MAX_AGE_S)
+        # Shared with warm_start.py, which opens the first connections before the pool exists.
+        self.spares = spares or SpareConnections(limits.keepalive_expiry or DEFAULT_SPARE_MAX_AGE_S)
         self._ssl_context: ssl.SSLContext | None = None
         self._ready = threading.Event()
         self._build_lock = threading.Lock()
@@ -243,9 +251,9 @@ class PreparedTransport(httpx.HTTPTransport):
 
     def idle_connections(self, origin: tuple[str, int, bool] | None = None) -> int:
         """Idle pooled connections (to `origin`, host/port/tls, when given)."""
-        pool = self._pool
-        if not self._ready.is_set() or not isinstance(pool, httpcore.ConnectionPool):
+        if not self._ready.is_set():
             return 0
+        pool = self._pool
         wanted = None
         if origin is not None:
             host, port, tls = origin
@@ -298,6 +306,10 @@ class PreparedTransport(httpx.HTTPTransport):
                 self.spares.cancel(origin[0], origin[1], reservation)
             else:
                 self._open(origin, reservation)
+
+    def close(self) -> None:
+        self.wait_ready()
+        super().close()
 
     def reset(self) -> None:
         """Close every connection (pooled and spare), keeping the transport usable: for a

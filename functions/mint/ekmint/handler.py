@@ -11,6 +11,10 @@ import logging
 import os
 from typing import Any
 
+# First, before the heavy imports: importing it starts opening the first mint's connections.
+from . import warm_start
+
+# isort: split
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
@@ -62,17 +66,18 @@ retry_policy = RetryPolicy(
     connect_timeout_s=settings.upstream_connect_timeout_s,
     read_timeout_s=settings.upstream_read_timeout_s,
 )
-# First, so that its TLS context loads and its connection to OpenAI opens (no request is sent)
-# in the background while the AWS clients are built, rather than in the first mint (lifecycle.py).
-_http = make_client(settings.openai_base_url, retry_policy)
+# Both pools start from warm_start's spares: the connections it opened while this module was
+# importing. prepare_connection opens any still missing (outside a function runtime: all), in
+# the background; no request is sent (lifecycle.py).
+_http = make_client(settings.openai_base_url, retry_policy, warm_start.SPARES)
 prepare_connection(_http)
 # AWS through our own small JSON-protocol client rather than botocore (~190 ms of imports,
 # ~1.2 ms per call; aws_client.py). It fails fast: a 1 s connect and 2 s read timeout and
 # standard-mode retries (3 attempts, backing off on throttling) keep a sick dependency from
-# eating the caller's 30 s. Both endpoints' connections are opened during init, as OpenAI's.
+# eating the caller's 30 s.
 _region = region_of(os.environ)
 _endpoints = {s: endpoint_of(s, _region, os.environ) for s in (DYNAMODB, SECRETS_MANAGER)}
-_aws_http = make_http(list(_endpoints.values()))
+_aws_http = make_http(list(_endpoints.values()), spares=warm_start.SPARES)
 prepare_connection(_aws_http)
 _credentials = CredentialSource(os.environ, fetch_json(_aws_http))
 

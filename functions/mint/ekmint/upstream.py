@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from .connection import PreparedTransport
+from .connection import PreparedTransport, SpareConnections
 from .deadline import Deadline
 from .errors import OpenAIUnavailable, TokenGenerationFailed
 
@@ -89,7 +89,9 @@ class UpstreamFailure(Exception):
         self.report = report
 
 
-def make_client(base_url: str, policy: RetryPolicy) -> httpx.Client:
+def make_client(
+    base_url: str, policy: RetryPolicy, spares: SpareConnections | None = None
+) -> httpx.Client:
     limits = httpx.Limits(max_connections=4, max_keepalive_connections=2, keepalive_expiry=60)
     return httpx.Client(
         base_url=base_url,
@@ -98,7 +100,7 @@ def make_client(base_url: str, policy: RetryPolicy) -> httpx.Client:
         headers={"User-Agent": "ekmint/0.1"},
         # httpx's own transport, with its TLS context built off the cold start's critical path
         # and a connection that can be opened before the first mint needs it (connection.py).
-        transport=PreparedTransport([base_url], limits, policy.connect_timeout_s),
+        transport=PreparedTransport([base_url], limits, policy.connect_timeout_s, spares),
     )
 
 

@@ -1,0 +1,61 @@
+"""The first thing a cold start does: open the connections the first mint will need.
+
+handler.py imports this module before anything heavy (Powertools, pydantic, the X-Ray SDK:
+~250 ms of imports), and importing it starts the work: background threads load the CA bundle
+and open one connection each to OpenAI, DynamoDB and Secrets Manager (TCP and TLS handshakes; no
+request is sent) while those imports run, and park them in `SPARES`, the `SpareConnections`
+both HTTP pools are then built on. The first mint finds every handshake done instead of waiting
+for the one to OpenAI (50 ms or more) after its quota charge.
+
+Only in a function runtime (Lambda, `sam local`, the local stack and the benchmark all set
+_HANDLER): a test or script importing the module opens nothing. Only the endpoints are read
+here, raw from the environment; settings.py validates them later and stops the cold start if
+they are wrong, as before.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Mapping
+
+from .aws_client import AWS_SERVICES, CONNECT_TIMEOUT_S, endpoint_of
+from .connection import SpareConnections, origin_of, shared_ssl_context
+
+# settings.Settings' default, repeated here so this module does not import pydantic.
+DEFAULT_OPENAI_BASE_URL = "https://api.openai.com/v1"
+
+
+def endpoints(environ: Mapping[str, str]) -> list[str]:
+    urls = [environ.get("OPENAI_BASE_URL") or DEFAULT_OPENAI_BASE_URL]
+    region = environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION")
+    if region:
+        urls += [endpoint_of(service, region, environ) for service in AWS_SERVICES]
+    return urls
+
+
+def begin(
+    environ: Mapping[str, str], connect_timeout_s: float = CONNECT_TIMEOUT_S
+) -> SpareConnections:
+    """Start opening a connection to each endpoint in the background; the spares they land in."""
+    spares = SpareConnections()
+    # Reserved now, so a pool that asks for a connection before the thread is done waits for
+    # this one instead of opening a second.
+    reserved = []
+    for url in dict.fromkeys(endpoints(environ)):
+        host, port, tls = origin_of(url)
+        reservation = spares.reserve(host, port)
+        if reservation is not None:
+            reserved.append((host, port, tls, reservation))
+
+    def open_one(host: str, port: int, tls: bool, reservation: threading.Event) -> None:
+        context = shared_ssl_context() if tls else None
+        spares.open_spare(host, port, context, connect_timeout_s, reservation=reservation)
+
+    # One thread per endpoint: one that does not answer must not hold up the others.
+    for args in reserved:
+        threading.Thread(target=open_one, args=args, name="ekmint-warm-start", daemon=True).start()
+    return spares
+
+
+SPARES: SpareConnections | None = begin(os.environ) if os.environ.get("_HANDLER") else None
