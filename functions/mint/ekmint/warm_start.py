@@ -52,6 +52,9 @@ def begin(
         context = shared_ssl_context() if tls else None
         spares.open_spare(host, port, context, connect_timeout_s, reservation=reservation)
 
+    # The CA bundle loads in a thread of its own, TLS endpoints or not: both pools wait for the
+    # shared context before their first request (connection.py), so it is never skipped.
+    threading.Thread(target=shared_ssl_context, name="ekmint-tls", daemon=True).start()
     # One thread per endpoint: one that does not answer must not hold up the others.
     for args in reserved:
         threading.Thread(target=open_one, args=args, name="ekmint-warm-start", daemon=True).start()
