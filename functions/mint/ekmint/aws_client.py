@@ -3,8 +3,8 @@
 DynamoDB (JSON 1.0: TransactWriteItems, PutItem) and Secrets Manager (JSON 1.1: GetSecretValue)
 are both one signed POST to "/" naming the operation in X-Amz-Target, with a JSON body in and
 out. botocore does this with ~190 ms of imports (urllib3, its docs and waiter machinery, every
-service model's JSON) and ~1.2 ms of client-side work per call; this does it with httpx, which
-the function already loads for OpenAI, in a few tens of microseconds (docs/performance.md).
+service model's JSON); this does it over httpx, which the function already loads for OpenAI,
+and a call takes ~0.9 ms less than botocore's (`python -m bench.aws_call`, docs/performance.md).
 
 What it keeps from botocore, because the function's guarantees rest on it:
 - standard-mode retries: 3 attempts on throttling, 5xx, transient codes and network errors,
@@ -170,7 +170,7 @@ def make_http(
     return httpx.Client(
         limits=limits,
         transport=PreparedTransport(endpoints, limits, connect_timeout_s, spares),
-        # The container credentials endpoint is http://; nothing else follows redirects.
+        # httpx's default, said out loud: a signed request is never re-sent to another host.
         follow_redirects=False,
     )
 

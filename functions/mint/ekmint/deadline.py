@@ -10,7 +10,8 @@ from typing import Protocol
 # API Gateway HTTP APIs end an integration after 30 s (hard limit); answer before that.
 API_GATEWAY_LIMIT_S = 30.0
 # Kept back from the upstream budget for the audit write and building the answer: room for
-# botocore's standard-mode retries of a throttled PutItem (3 attempts, at most ~3 s of backoff).
+# the AWS client's standard-mode retries of a throttled PutItem (3 attempts, 2 s read timeout,
+# at most ~3 s of backoff: aws_client.py).
 RESERVE_S = 4.0
 
 

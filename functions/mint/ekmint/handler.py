@@ -71,10 +71,10 @@ retry_policy = RetryPolicy(
 # the background; no request is sent (lifecycle.py).
 _http = make_client(settings.openai_base_url, retry_policy, warm_start.SPARES)
 prepare_connection(_http)
-# AWS through our own small JSON-protocol client rather than botocore (~190 ms of imports,
-# ~1.2 ms per call; aws_client.py). It fails fast: a 1 s connect and 2 s read timeout and
-# standard-mode retries (3 attempts, backing off on throttling) keep a sick dependency from
-# eating the caller's 30 s.
+# AWS through our own small JSON-protocol client rather than botocore (~190 ms of imports and
+# ~0.9 ms more per call: docs/performance.md). It fails fast: a 1 s connect and 2 s read
+# timeout and standard-mode retries (3 attempts, backing off on throttling) keep a sick
+# dependency from eating the caller's 30 s.
 _region = region_of(os.environ)
 _endpoints = {s: endpoint_of(s, _region, os.environ) for s in (DYNAMODB, SECRETS_MANAGER)}
 _aws_http = make_http(list(_endpoints.values()), spares=warm_start.SPARES)
