@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from ekmint.settings import SettingsError, load_settings
+from ekmint.upstream import DEFAULT_OPENAI_BASE_URL
 
 from . import stack_info
 from .emulator import Emulator
@@ -31,7 +32,7 @@ from .function_config import (
     process_environment,
 )
 from .local_aws import LocalNames, MotoServer, provision
-from .local_stack import DEFAULT_OPENAI_BASE_URL, own_origins
+from .local_stack import own_origins
 from .stack_info import DEFAULT_PORT
 from .workers import EnvironmentPool, FunctionError, FunctionSpec
 

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from ekmint.settings import DEFAULT_QUOTAS, Settings, load_settings
+from ekmint.upstream import DEFAULT_OPENAI_BASE_URL
 
 from . import stack_info
 from .aws_fault_proxy import ADMIN_PREFIX as AWS_FAULTS_PREFIX
@@ -57,7 +58,6 @@ from .stack_info import DEFAULT_AWS_PORT, DEFAULT_PORT
 from .workers import EnvironmentPool, FunctionSpec, Invocation, PoolStopped
 
 DEFAULT_WORKERS = 4
-DEFAULT_OPENAI_BASE_URL = "https://api.openai.com/v1"
 STATIC_ROOT = REPO_ROOT / "examples" / "static-site"
 
 

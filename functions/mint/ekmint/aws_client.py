@@ -142,6 +142,11 @@ def endpoint_of(service: AwsService, region: str, environ: Mapping[str, str]) ->
     return f"https://{service.name}.{region}.{domain}"
 
 
+def endpoints_of(region: str, environ: Mapping[str, str]) -> dict[AwsService, str]:
+    """The endpoint of each service the function calls."""
+    return {service: endpoint_of(service, region, environ) for service in AWS_SERVICES}
+
+
 # A context manager around one call (all its attempts), yielding a dict the client fills with
 # what a trace should keep (operation, status, request id, retries): see tracing.aws_span.
 Span = Callable[[str], AbstractContextManager[dict[str, Any]]]

@@ -22,12 +22,14 @@ from __future__ import annotations
 import ssl
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import httpcore
 import httpx
 
+# (host, port, tls), as the pool connects to it.
+Origin = tuple[str, int, bool]
 # A spare older than this is not trusted (OpenAI's side may have dropped it).
 DEFAULT_SPARE_MAX_AGE_S = 60.0
 
@@ -88,6 +90,40 @@ class SpareConnections(httpcore.NetworkBackend):
                 return None
             done = self._opening[key] = threading.Event()
             return done
+
+    def open_ahead(
+        self,
+        origins: Iterable[Origin],
+        timeout: float,
+        needed: Callable[[Origin], bool] = lambda _: True,
+    ) -> None:
+        """Open a spare to each origin (host, port, tls) in a background thread of its own, so
+        one that does not answer holds up no other. Reserved here, on the caller's thread: a
+        request right behind us waits for that connection instead of opening a second one.
+        `needed` is asked again in the thread, just before connecting."""
+        for origin in dict.fromkeys(origins):
+            reservation = self.reserve(origin[0], origin[1])
+            if reservation is not None:
+                threading.Thread(
+                    target=self._open_reserved,
+                    args=(origin, reservation, timeout, needed),
+                    name="ekmint-preconnect",
+                    daemon=True,
+                ).start()
+
+    def _open_reserved(
+        self,
+        origin: Origin,
+        reservation: threading.Event,
+        timeout: float,
+        needed: Callable[[Origin], bool],
+    ) -> None:
+        host, port, tls = origin
+        if not needed(origin):
+            self.cancel(host, port, reservation)
+            return
+        context = shared_ssl_context() if tls else None
+        self.open_spare(host, port, context, timeout, reservation=reservation)
 
     def cancel(self, host: str, port: int, reservation: threading.Event) -> None:
         with self._lock:
@@ -194,7 +230,7 @@ def shared_ssl_context() -> ssl.SSLContext:
         return _ssl_contexts[0]
 
 
-def origin_of(url: str) -> tuple[str, int, bool]:
+def origin_of(url: str) -> Origin:
     """(host, port, tls) of a URL, as the pool connects to it."""
     parsed = httpx.URL(url)
     tls = parsed.scheme == "https"
@@ -249,7 +285,7 @@ class PreparedTransport(httpx.HTTPTransport):
         self.wait_ready()
         return super().handle_request(request)
 
-    def idle_connections(self, origin: tuple[str, int, bool] | None = None) -> int:
+    def idle_connections(self, origin: Origin | None = None) -> int:
         """Idle pooled connections (to `origin`, host/port/tls, when given)."""
         if not self._ready.is_set():
             return 0
@@ -266,46 +302,26 @@ class PreparedTransport(httpx.HTTPTransport):
 
     def prepare(self) -> bool:
         """Open a spare connection to each origin with no idle connection and none on its way;
-        False if one could not be opened. Blocking: `prepare_in_background` runs it in a
-        thread."""
-        self.wait_ready()
+        False if one could not be opened. Blocking; `prepare_in_background` does the same in
+        background threads."""
         opened = True
         for origin in self._origins:
-            if not self.idle_connections(origin):
-                opened &= self._open(origin, None)
+            if self._needs_connection(origin):
+                host, port, tls = origin
+                context = self._ssl_context if tls else None
+                opened &= self.spares.open_spare(host, port, context, self._connect_timeout_s)
         return opened
-
-    def _open(self, origin: tuple[str, int, bool], reservation: threading.Event | None) -> bool:
-        host, port, tls = origin
-        context = self._ssl_context if tls else None
-        return self.spares.open_spare(
-            host, port, context, self._connect_timeout_s, reservation=reservation
-        )
 
     def prepare_in_background(self) -> None:
         if self._ready.is_set():
             missing = [o for o in self._origins if not self.idle_connections(o)]
         else:
             missing = self._origins
-        # Reserved now, not in the thread: a request right behind us waits for this connection
-        # instead of opening a second one.
-        reserved = []
-        for origin in missing:
-            reservation = self.spares.reserve(origin[0], origin[1])
-            if reservation is not None:
-                reserved.append((origin, reservation))
-        if reserved:
-            threading.Thread(
-                target=self._open_reserved, args=(reserved,), name="ekmint-preconnect", daemon=True
-            ).start()
+        self.spares.open_ahead(missing, self._connect_timeout_s, needed=self._needs_connection)
 
-    def _open_reserved(self, reserved: list[tuple[tuple[str, int, bool], threading.Event]]) -> None:
+    def _needs_connection(self, origin: Origin) -> bool:
         self.wait_ready()
-        for origin, reservation in reserved:
-            if self.idle_connections(origin):
-                self.spares.cancel(origin[0], origin[1], reservation)
-            else:
-                self._open(origin, reservation)
+        return not self.idle_connections(origin)
 
     def close(self) -> None:
         self.wait_ready()

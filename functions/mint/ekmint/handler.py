@@ -25,7 +25,7 @@ from .aws_client import (
     SECRETS_MANAGER,
     AwsJsonClient,
     AwsService,
-    endpoint_of,
+    endpoints_of,
     fetch_json,
     make_http,
     region_of,
@@ -76,7 +76,7 @@ prepare_connection(_http)
 # timeout and standard-mode retries (3 attempts, backing off on throttling) keep a sick
 # dependency from eating the caller's 30 s.
 _region = region_of(os.environ)
-_endpoints = {s: endpoint_of(s, _region, os.environ) for s in (DYNAMODB, SECRETS_MANAGER)}
+_endpoints = endpoints_of(_region, os.environ)
 _aws_http = make_http(list(_endpoints.values()), spares=warm_start.SPARES)
 prepare_connection(_aws_http)
 _credentials = CredentialSource(os.environ, fetch_json(_aws_http))

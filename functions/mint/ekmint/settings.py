@@ -14,6 +14,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from .upstream import DEFAULT_OPENAI_BASE_URL
+
 # OpenAI's published range for expires_after.seconds is 10..7200; the server's own ceiling is lower.
 OPENAI_MIN_TTL_S = 10
 OPENAI_MAX_TTL_S = 7200
@@ -120,7 +122,7 @@ class Settings(BaseModel):
 
     openai_secret_id: str = Field(min_length=1)
     openai_secret_max_age_s: int = Field(default=300, ge=0, le=3600)
-    openai_base_url: str = "https://api.openai.com/v1"
+    openai_base_url: str = DEFAULT_OPENAI_BASE_URL
     audit_table_name: str = Field(min_length=3)
     quota_table_name: str = Field(min_length=3)
     audit_retention_days: int = Field(default=90, ge=1, le=3650)
@@ -141,7 +143,7 @@ class Settings(BaseModel):
     @classmethod
     def _http_url(cls, value: str) -> str:
         if not value.startswith(("https://", "http://")):
-            raise ValueError("must be an http(s) URL such as https://api.openai.com/v1")
+            raise ValueError(f"must be an http(s) URL such as {DEFAULT_OPENAI_BASE_URL}")
         return value.rstrip("/")
 
     @field_validator("allowed_origins")

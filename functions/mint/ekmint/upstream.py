@@ -19,6 +19,7 @@ from .connection import PreparedTransport, SpareConnections
 from .deadline import Deadline
 from .errors import OpenAIUnavailable, TokenGenerationFailed
 
+DEFAULT_OPENAI_BASE_URL = "https://api.openai.com/v1"
 CLIENT_SECRETS_PATH = "/realtime/client_secrets"
 RETRYABLE_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
 # Longest server-asked wait we will honour; beyond it, answer 503 with that Retry-After.

@@ -19,18 +19,16 @@ import os
 import threading
 from collections.abc import Mapping
 
-from .aws_client import AWS_SERVICES, CONNECT_TIMEOUT_S, endpoint_of
+from .aws_client import CONNECT_TIMEOUT_S, endpoints_of
 from .connection import SpareConnections, origin_of, shared_ssl_context
-
-# settings.Settings' default, repeated here so this module does not import pydantic.
-DEFAULT_OPENAI_BASE_URL = "https://api.openai.com/v1"
+from .upstream import DEFAULT_OPENAI_BASE_URL
 
 
 def endpoints(environ: Mapping[str, str]) -> list[str]:
     urls = [environ.get("OPENAI_BASE_URL") or DEFAULT_OPENAI_BASE_URL]
     region = environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION")
     if region:
-        urls += [endpoint_of(service, region, environ) for service in AWS_SERVICES]
+        urls += endpoints_of(region, environ).values()
     return urls
 
 
@@ -38,26 +36,11 @@ def begin(
     environ: Mapping[str, str], connect_timeout_s: float = CONNECT_TIMEOUT_S
 ) -> SpareConnections:
     """Start opening a connection to each endpoint in the background; the spares they land in."""
-    spares = SpareConnections()
-    # Reserved now, so a pool that asks for a connection before the thread is done waits for
-    # this one instead of opening a second.
-    reserved = []
-    for url in dict.fromkeys(endpoints(environ)):
-        host, port, tls = origin_of(url)
-        reservation = spares.reserve(host, port)
-        if reservation is not None:
-            reserved.append((host, port, tls, reservation))
-
-    def open_one(host: str, port: int, tls: bool, reservation: threading.Event) -> None:
-        context = shared_ssl_context() if tls else None
-        spares.open_spare(host, port, context, connect_timeout_s, reservation=reservation)
-
     # The CA bundle loads in a thread of its own, TLS endpoints or not: both pools wait for the
     # shared context before their first request (connection.py), so it is never skipped.
     threading.Thread(target=shared_ssl_context, name="ekmint-tls", daemon=True).start()
-    # One thread per endpoint: one that does not answer must not hold up the others.
-    for args in reserved:
-        threading.Thread(target=open_one, args=args, name="ekmint-warm-start", daemon=True).start()
+    spares = SpareConnections()
+    spares.open_ahead(map(origin_of, endpoints(environ)), connect_timeout_s)
     return spares
 
 
