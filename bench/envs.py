@@ -17,15 +17,12 @@ import shutil
 import subprocess
 import sys
 import zipfile
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 CACHE = REPO / "bench" / ".cache"
 LAYER_REQUIREMENTS = REPO / "layers" / "deps" / "requirements.txt"
-# Installed with --no-deps by layers/deps/Makefile (when it exists).
-LAYER_NODEPS = REPO / "layers" / "deps" / "requirements-nodeps.txt"
 SAM_BUILD_DIR = CACHE / "sam-build"
 # Lambda's arm64 python3.13 target, for the naive reference's artifact estimate.
 LAMBDA_PLATFORM = ("--platform", "manylinux2014_aarch64", "--python-version", "3.13")
@@ -53,10 +50,6 @@ def ekmint_requirements() -> list[str]:
     return [*requirement_lines(LAYER_REQUIREMENTS), pinned("boto3")]
 
 
-def ekmint_nodeps() -> list[str]:
-    return requirement_lines(LAYER_NODEPS) if LAYER_NODEPS.exists() else []
-
-
 def naive_requirements(with_runtime: bool = True) -> list[str]:
     reqs = [pinned("openai"), layer_pin("aws-lambda-powertools")]
     return [*reqs, pinned("boto3")] if with_runtime else reqs
@@ -72,27 +65,19 @@ def _key(*parts: object) -> str:
     return hashlib.sha256(repr(parts).encode()).hexdigest()[:12]
 
 
-def site_dir(
-    name: str,
-    requirements: list[str],
-    platform: tuple[str, ...] = (),
-    nodeps: Sequence[str] = (),
-) -> Path:
-    """A directory holding exactly `requirements` (and their dependencies) and `nodeps` (without
-    theirs), built once."""
-    target = CACHE / f"{name}-{_key(requirements, nodeps, platform, sys.version_info[:2])}"
+def site_dir(name: str, requirements: list[str], platform: tuple[str, ...] = ()) -> Path:
+    """A directory holding exactly `requirements` and their dependencies, built once."""
+    target = CACHE / f"{name}-{_key(requirements, platform, sys.version_info[:2])}"
     if (target / ".complete").exists():
         return target
     shutil.rmtree(target, ignore_errors=True)
     target.mkdir(parents=True)
     log = CACHE / f"{target.name}.pip.log"
-    shown = " ".join([*requirements, *nodeps])
+    shown = " ".join(requirements)
     print(f"  pip install {shown} -> {target.relative_to(REPO)}", file=sys.stderr)
     extra = [*platform, "--only-binary=:all:", "--implementation", "cp"] if platform else []
     _pip(["--target", str(target), "--no-input", *extra, *requirements], log)
-    if nodeps:
-        _pip(["--target", str(target), "--no-input", "--no-deps", *extra, *nodeps], log)
-    (target / ".complete").write_text("\n".join([*requirements, *nodeps]))
+    (target / ".complete").write_text("\n".join(requirements))
     return target
 
 

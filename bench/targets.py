@@ -46,7 +46,7 @@ class Target:
 
 
 def targets() -> list[Target]:
-    ekmint_site = envs.site_dir("ekmint", envs.ekmint_requirements(), nodeps=envs.ekmint_nodeps())
+    ekmint_site = envs.site_dir("ekmint", envs.ekmint_requirements())
     naive_site = envs.site_dir("naive", envs.naive_requirements())
     common = {"OPENAI_SECRET_ID": SECRET_ID, **TABLES}
     return [

@@ -15,7 +15,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
-from aws_lambda_powertools import Tracer
 
 from . import audit, quota
 from .aws_client import AwsCaller
@@ -31,6 +30,7 @@ from .settings import Settings
 from .telemetry import record_metrics
 from .tracing import AUDIT_SUBSEGMENT, QUOTA_SUBSEGMENT, UPSTREAM_SUBSEGMENT, annotate, subsegment
 from .upstream import RetryPolicy, UpstreamFailure, UpstreamReport, create_client_secret
+from .xray import Tracer
 
 AUDIT_RETRY_AFTER_S = 2
 

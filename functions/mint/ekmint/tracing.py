@@ -1,30 +1,31 @@
-"""X-Ray tracing with Powertools Tracer, kept to names, timings and outcomes.
+"""X-Ray tracing of a mint, kept to names, timings and outcomes (the sending is xray.py's).
 
-A trace of one mint holds Powertools' `## lambda_handler` subsegment (with its own ColdStart and
-Service annotations), one subsegment each around the quota charge, the OpenAI call and the audit
-write, an AWS subsegment for every DynamoDB and Secrets Manager call (named and shaped as the
-X-Ray SDK's botocore patch names them, so the service map shows DynamoDB and Secrets Manager:
-operation, region, request id, retries; never an item or a secret's value), and four
-annotations of ours,
-ANNOTATED_FIELDS, searchable in the X-Ray console (`annotation.request_id = "..."`).
+A sampled mint's trace holds a `## lambda_handler` subsegment (annotated ColdStart and Service,
+as Powertools Tracer did), one subsegment each around the quota charge, the OpenAI call and the
+audit write, an AWS subsegment for every DynamoDB and Secrets Manager call (named and shaped as
+the X-Ray SDK's botocore patch names them, so the service map shows DynamoDB and Secrets
+Manager: operation, region, request id, retries; never an item or a secret's value), and four
+annotations of ours, ANNOTATED_FIELDS, searchable in the X-Ray console
+(`annotation.request_id = "..."`).
 
-It never holds the handler's answer (it carries the `ek_` value: `capture_response=False`),
-headers, bodies or the OpenAI key. httpx is deliberately not patched: X-Ray's httpx patch would
-also send our trace header to OpenAI. The OpenAI call is a subsegment of ours instead.
+It never holds the handler's answer (it carries the `ek_` value), headers, bodies or the OpenAI
+key: a subsegment records names, times, statuses and exception types and messages, and our
+exception messages never carry secrets. OpenAI never sees our trace header.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, TypeVar, cast
 
-from aws_lambda_powertools import Tracer
 from aws_lambda_powertools.shared.functions import resolve_truthy_env_var_choice
 
 from .audit import AuditRecord
 from .aws_client import Span
+from .xray import Tracer, daemon_address, udp_sender
 
 SERVICE = "ekmint"
 ANNOTATED_FIELDS = ("request_id", "outcome", "error_code", "model")
@@ -32,6 +33,7 @@ ANNOTATED_FIELDS = ("request_id", "outcome", "error_code", "model")
 QUOTA_SUBSEGMENT = "## quota.charge"
 UPSTREAM_SUBSEGMENT = "## openai.client_secrets"
 AUDIT_SUBSEGMENT = "## audit.write"
+HANDLER_SUBSEGMENT = "## lambda_handler"
 
 Handler = TypeVar("Handler", bound=Callable[..., Any])
 
@@ -45,39 +47,41 @@ def tracing_enabled(environ: Mapping[str, str] | None = None) -> bool:
     return bool(env.get("LAMBDA_TASK_ROOT")) and not env.get("AWS_SAM_LOCAL")
 
 
-def make_tracer() -> Tracer | None:
-    """The Tracer, or None where it would be disabled anyway.
-
-    A disabled Powertools Tracer still imports aws_xray_sdk, whose recorder, outside Lambda,
-    builds a botocore X-Ray client for its sampler: ~170 ms of every local cold start for nothing.
-    In Lambda the import and the botocore patch cost ~15 ms (docs/operations.md, "Tracing").
-    """
-    if not tracing_enabled():
+def make_tracer(environ: Mapping[str, str] | None = None) -> Tracer | None:
+    """The tracer, or None where tracing is off (nothing is built or sent then)."""
+    env = os.environ if environ is None else environ
+    if not tracing_enabled(env):
         return None
-    # Nothing patched: the function's AWS calls are not botocore's (aws_span traces them), and
-    # patch_all() would add httpx (see above), requests, sqlite3... and ~30 ms of init.
-    return Tracer(service=SERVICE, auto_patch=False)
+    address = daemon_address(env.get("AWS_XRAY_DAEMON_ADDRESS"))
+    return Tracer(SERVICE, udp_sender(address), environ=env)
 
 
 def trace_handler(tracer: Tracer | None) -> Callable[[Handler], Handler]:
-    """Powertools' capture_lambda_handler, never capturing the answer: it carries the ek_ value."""
+    """Each invocation in a `## lambda_handler` subsegment; the answer is never recorded."""
 
     def decorate(handler: Handler) -> Handler:
         if tracer is None:
             return handler
-        return cast(Handler, tracer.capture_lambda_handler(handler, capture_response=False))
+        cold = [True]
+
+        def traced(event: Any, context: Any) -> Any:
+            cold_start, cold[0] = cold[0], False
+            with tracer.invocation(HANDLER_SUBSEGMENT, cold_start):
+                return handler(event, context)
+
+        return cast(Handler, functools.wraps(handler)(traced))
 
     return decorate
 
 
 @contextmanager
 def subsegment(tracer: Tracer | None, name: str) -> Iterator[None]:
-    """A named subsegment when tracing; nothing otherwise. An exception leaving it is recorded
-    by X-Ray (type, message, stack frames): our exception messages never carry secrets."""
-    if tracer is None or tracer.disabled:
+    """A named subsegment when the invocation is traced and sampled; nothing otherwise. An
+    exception leaving it is recorded (type and message)."""
+    if tracer is None:
         yield
         return
-    with tracer.provider.in_subsegment(name=name):
+    with tracer.subsegment(name):
         yield
 
 
@@ -89,24 +93,19 @@ def aws_span(tracer: Tracer | None, service: str, region: str) -> Span | None:
     @contextmanager
     def span(operation: str) -> Iterator[dict[str, Any]]:
         facts: dict[str, Any] = {}
-        if tracer.disabled:
-            yield facts
-            return
-        provider: Any = tracer.provider
-        with provider.in_subsegment(name=service, namespace="aws") as entity:
+        with tracer.subsegment(service, namespace="aws") as entity:
             try:
                 yield facts
             finally:
-                entity.set_aws(
-                    {
+                if entity is not None:
+                    entity.aws = {
                         "operation": operation,
                         "region": region,
                         "request_id": facts.get("request_id"),
                         "retries": facts.get("retries", 0),
                     }
-                )
-                if facts.get("status"):
-                    entity.put_http_meta("status", facts["status"])
+                    if facts.get("status"):
+                        entity.set_http_status(facts["status"])
 
     return span
 
@@ -118,4 +117,4 @@ def annotate(tracer: Tracer | None, record: AuditRecord) -> None:
     for field in ANNOTATED_FIELDS:
         value = getattr(record, field)
         if value is not None:
-            tracer.put_annotation(key=field, value=value)
+            tracer.annotate(field, value)
