@@ -9,6 +9,7 @@ what an HTTP client's construction costs).
 
 from __future__ import annotations
 
+import ast
 import json
 import subprocess
 import tempfile
@@ -43,6 +44,24 @@ class Target:
     @property
     def handler_file(self) -> Path:
         return self.code_dir / (self.module.replace(".", "/") + ".py")
+
+
+def top_level_imports(path: Path, package: str) -> list[str]:
+    """The modules the handler file imports at module scope, in order, relative ones resolved:
+    what the child times as "module import" (the rest of the module is "construction")."""
+    names: list[str] = []
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.Import):
+            names.extend(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module != "__future__":
+            base = node.module or ""
+            if node.level:
+                parent = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
+                base = f"{parent}.{base}" if base else parent
+            names.append(base)
+            # `from pkg import submodule` imports the submodule too.
+            names.extend(f"{base}.{alias.name}" for alias in node.names)
+    return names
 
 
 def targets() -> list[Target]:
@@ -145,8 +164,7 @@ def run_child(
             "mode": mode,
             "paths": [str(target.code_dir), str(target.site)],
             "module": target.module,
-            "package": target.package,
-            "handler_file": str(target.handler_file),
+            "imports": top_level_imports(target.handler_file, target.package),
             "event": mint_event(),
             "xray": target.xray,
             "stub_urls": [stubs.aws.url, stubs.openai.url],
