@@ -38,7 +38,7 @@ def measure(chosen: list[Target], opts: Options) -> dict[str, dict[str, float]]:
     fast, slow = Run(instant, xray, 512), Run(realistic, xray, 512)
     try:
         real = cold(chosen, slow, opts.cold_runs)
-        hot = {t.name: warm(t, fast, opts, opts.warm_mints) for t in chosen}
+        hot = warm(chosen, fast, opts, opts.warm_mints)
     finally:
         instant.stop()
         realistic.stop()

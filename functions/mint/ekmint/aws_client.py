@@ -35,7 +35,7 @@ import httpx
 
 from . import sigv4
 from .aws_credentials import CredentialSource
-from .connection import PreparedTransport, SpareConnections
+from .connection import PreparedTransport, SpareConnections, post
 
 MAX_ATTEMPTS = 3
 CONNECT_TIMEOUT_S = 1.0
@@ -212,7 +212,7 @@ class AwsJsonClient:
         self.endpoint = endpoint
         self._http = http
         self._host = urlsplit(endpoint).netloc
-        self._url = endpoint + "/"
+        self._url = httpx.URL(endpoint + "/")
         self._credentials = credentials
         self._max_attempts = max_attempts
         self._timeout = timeout or httpx.Timeout(READ_TIMEOUT_S, connect=CONNECT_TIMEOUT_S)
@@ -273,8 +273,8 @@ class AwsJsonClient:
         headers["accept-encoding"] = "identity"
         headers["user-agent"] = USER_AGENT
         try:
-            response = self._http.post(
-                self._url, content=body, headers=headers, timeout=self._timeout
+            response = post(
+                self._http, self._url, content=body, headers=headers, timeout=self._timeout
             )
         except httpx.TransportError as exc:
             raise AwsError(

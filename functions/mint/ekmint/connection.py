@@ -335,6 +335,34 @@ class PreparedTransport(httpx.HTTPTransport):
         self._pool.close()
 
 
+def post(
+    client: httpx.Client,
+    url: httpx.URL,
+    *,
+    content: bytes,
+    headers: dict[str, str],
+    timeout: httpx.Timeout,
+) -> httpx.Response:
+    """`client.post(url, ...)`, read in full, minus the Client's per-request work that the warm
+    path does not need: merging base URL, default headers and cookies into each request, and
+    feeding each answer to a cookie jar (~0.1-0.15 ms a call: `python -m bench.aws_call`). The
+    request carries exactly `headers`, plus Host and Content-Length. A client built on another
+    transport (tests' mocks) gets a plain `client.send`."""
+    request = httpx.Request(
+        "POST", url, content=content, headers=headers, extensions={"timeout": timeout.as_dict()}
+    )
+    transport = transport_of(client)
+    if transport is None:
+        return client.send(request)
+    response = transport.handle_request(request)
+    try:
+        response.read()
+    finally:
+        response.close()
+    response.request = request
+    return response
+
+
 def transport_of(client: httpx.Client) -> PreparedTransport | None:
     """The client's PreparedTransport, if it was built with one (tests may pass another)."""
     transport = getattr(client, "_transport", None)

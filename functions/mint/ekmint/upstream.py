@@ -7,6 +7,7 @@ own bounds: the SDK's defaults (600 s read timeout) would outlive any Lambda.
 
 from __future__ import annotations
 
+import json
 import random
 import time
 from collections.abc import Callable
@@ -15,12 +16,13 @@ from typing import Any
 
 import httpx
 
-from .connection import PreparedTransport, SpareConnections
+from .connection import PreparedTransport, SpareConnections, post
 from .deadline import Deadline
 from .errors import OpenAIUnavailable, TokenGenerationFailed
 
 DEFAULT_OPENAI_BASE_URL = "https://api.openai.com/v1"
 CLIENT_SECRETS_PATH = "/realtime/client_secrets"
+USER_AGENT = "ekmint/0.1"
 RETRYABLE_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
 # Longest server-asked wait we will honour; beyond it, answer 503 with that Retry-After.
 MAX_RETRY_AFTER_S = 60.0
@@ -98,7 +100,7 @@ def make_client(
         base_url=base_url,
         timeout=httpx.Timeout(policy.read_timeout_s, connect=policy.connect_timeout_s),
         limits=limits,
-        headers={"User-Agent": "ekmint/0.1"},
+        headers={"User-Agent": USER_AGENT},
         # httpx's own transport, with its TLS context built off the cold start's critical path
         # and a connection that can be opened before the first mint needs it (connection.py).
         transport=PreparedTransport([base_url], limits, policy.connect_timeout_s, spares),
@@ -172,6 +174,9 @@ def create_client_secret(
     """Mint one client secret or raise UpstreamFailure; never runs past `deadline`."""
     report = UpstreamReport()
     retries = 0
+    # As httpx merges a path into its base URL: appended, whatever the leading slash.
+    url = httpx.URL(str(client.base_url).rstrip("/") + CLIENT_SECRETS_PATH)
+    content = json.dumps(body, separators=(",", ":")).encode()
     while True:
         left = deadline.remaining()
         if left < MIN_ATTEMPT_S:
@@ -181,10 +186,15 @@ def create_client_secret(
         )
         started = clock()
         try:
-            response = client.post(
-                CLIENT_SECRETS_PATH,
-                json=body,
-                headers={"Authorization": f"Bearer {get_key(False)}"},
+            response = post(
+                client,
+                url,
+                content=content,
+                headers={
+                    "authorization": f"Bearer {get_key(False)}",
+                    "content-type": "application/json",
+                    "user-agent": USER_AGENT,
+                },
                 timeout=timeout,
             )
         except httpx.TimeoutException:
