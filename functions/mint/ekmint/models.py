@@ -75,7 +75,12 @@ class ClientSecretAnswer(BaseModel):
     session: SessionSummary
 
 
+# The error envelope is built as a plain dict (handler.py); these two only describe it, for the
+# OpenAPI document (devtools). defer_build: their schemas are built when that asks, not at
+# every cold start.
 class ErrorBody(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     code: str
     message: str
     action: str
@@ -83,4 +88,6 @@ class ErrorBody(BaseModel):
 
 
 class ErrorEnvelope(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     error: ErrorBody
