@@ -1,9 +1,11 @@
 """Before/after for a change to the function: `python -m bench.compare DIR [DIR ...]`.
 
-Each DIR is a copy of functions/mint (e.g. a `git worktree` of another commit, or a copy with a
-change undone); the working tree's own functions/mint is always included as "this tree". All
-run on ekmint's dependency set, with the same stubs, interleaved, and print one table:
-init, first mint and init + first mint with realistic latency, warm p50/p99 with instant stubs.
+Each DIR is a copy of functions/mint (e.g. a copy with a change undone), or a whole checkout (a
+`git worktree` of another commit); the working tree's own functions/mint is always included as
+"this tree". A checkout runs on the dependency set its own layers/deps asks for (so a change of
+dependencies is compared too), a bare copy on this tree's. All use the same stubs, interleaved,
+and print one table: init, first mint and init + first mint with realistic latency, warm
+p50/p99 with instant stubs.
 """
 
 from __future__ import annotations
@@ -16,17 +18,36 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from bench import envs
 from bench.run import FULL, INIT, QUICK, Options, cold, log, percentile, warm
 from bench.stubs import INSTANT, REALISTIC, Stubs
 from bench.targets import FUNCTION_CODE, Run, Target, targets
+
+
+def checkout_site(checkout: Path) -> Path:
+    """The dependency set of another checkout's layer (its requirements files as they were then,
+    the --no-deps list included), plus what the runtime provides."""
+    deps = checkout / "layers" / "deps"
+    requirements = [
+        line
+        for name in ("requirements.txt", "requirements-nodeps.txt")
+        if (deps / name).exists()
+        for line in envs.requirement_lines(deps / name)
+    ]
+    return envs.site_dir("ekmint", [*requirements, *envs.runtime_requirements()])
 
 
 def variants(dirs: list[Path]) -> list[Target]:
     ekmint = next(t for t in targets() if t.name == "ekmint")
     found = [dataclasses.replace(ekmint, name="this tree")]
     for path in dirs:
-        code = path / "functions" / "mint" if (path / "functions").is_dir() else path
-        found.append(dataclasses.replace(ekmint, name=path.name, code_dir=code.resolve()))
+        if (path / "functions").is_dir():
+            code, site = path / "functions" / "mint", checkout_site(path)
+        else:
+            code, site = path, ekmint.site
+        found.append(
+            dataclasses.replace(ekmint, name=path.name, code_dir=code.resolve(), site=site)
+        )
     return found
 
 

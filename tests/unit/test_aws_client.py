@@ -13,7 +13,6 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-import httpx
 import pytest
 
 from ekmint.aws_client import (
@@ -258,7 +257,7 @@ def test_no_answer_at_all_is_retried_then_raised_with_the_network_error() -> Non
         url = f"http://127.0.0.1:{probe.getsockname()[1]}"
     sleeps: list[float] = []
     client = AwsJsonClient(
-        httpx.Client(),
+        make_http([url]),
         DYNAMODB,
         region="us-east-1",
         endpoint=url,

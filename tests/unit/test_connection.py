@@ -1,6 +1,7 @@
-"""The prepared transport (OpenAI's pool and AWS's): requests behave as with httpx's own
-transport, a connection prepared ahead of time carries the next request, and preparing never
-sends a request."""
+"""The prepared transport (OpenAI's pool and AWS's) against real sockets: requests reuse a
+kept-alive connection, a connection prepared ahead of time carries the next request, preparing
+never sends a request, httpcore's failures come out as TransportError, and the TLS context is
+the one httpx would build."""
 
 from __future__ import annotations
 
@@ -15,15 +16,18 @@ import pytest
 
 from ekmint.aws_client import make_http
 from ekmint.connection import PreparedTransport, shared_ssl_context, transport_of
+from ekmint.http_client import HttpClient, Limits, TimedOut, Timeouts, TransportError
 from ekmint.upstream import RetryPolicy, make_client
 
 ANSWER = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
 
 
 class CountingServer:
-    """HTTP/1.1 keep-alive on 127.0.0.1 that counts accepted connections and requests."""
+    """HTTP/1.1 keep-alive on 127.0.0.1 that counts accepted connections and requests, and
+    answers each with `answer` (None: never answers)."""
 
-    def __init__(self) -> None:
+    def __init__(self, answer: bytes | None = ANSWER) -> None:
+        self.answer = answer
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
         self.connections = 0
@@ -60,7 +64,8 @@ class CountingServer:
                         break
                     buffer = rest[length:]
                     self.requests += 1
-                    conn.sendall(ANSWER)
+                    if self.answer is not None:
+                        conn.sendall(self.answer)
         except OSError:
             return
 
@@ -91,14 +96,14 @@ def server() -> Iterator[CountingServer]:
     running.stop()
 
 
-def client_for(url: str) -> httpx.Client:
+def client_for(url: str) -> HttpClient:
     return make_client(url, RetryPolicy(connect_timeout_s=1, read_timeout_s=2))
 
 
 def test_requests_reuse_one_kept_alive_connection(server: CountingServer) -> None:
     client = client_for(server.url)
     for _ in range(3):
-        assert client.post("/x", json={}).status_code == 200
+        assert client.post(client.url("/x"), content=b"{}").status_code == 200
     assert server.counts((1, 3)) == (1, 3)
 
 
@@ -110,13 +115,13 @@ def test_a_prepared_connection_carries_the_next_request_and_sends_nothing(
     assert transport is not None
     assert transport.prepare()
     assert server.counts((1, 0)) == (1, 0)
-    assert client.post("/x", json={}).status_code == 200
+    assert client.post(client.url("/x"), content=b"{}").status_code == 200
     assert server.counts((1, 1)) == (1, 1)
 
 
 def test_preparing_is_skipped_while_a_connection_is_idle(server: CountingServer) -> None:
     client = client_for(server.url)
-    client.post("/x", json={})
+    client.post(client.url("/x"), content=b"{}")
     transport = transport_of(client)
     assert transport is not None
     transport.prepare_in_background()
@@ -132,7 +137,7 @@ def test_a_prepared_connection_the_server_closed_is_replaced(server: CountingSer
     assert server.counts((1, 0)) == (1, 0)
     server.drop_all()
     time.sleep(0.05)
-    assert client.post("/x", json={}).status_code == 200
+    assert client.post(client.url("/x"), content=b"{}").status_code == 200
     assert server.counts((2, 1)) == (2, 1)
 
 
@@ -140,10 +145,10 @@ def test_reset_closes_every_connection_and_the_client_still_works(server: Counti
     client = client_for(server.url)
     transport = transport_of(client)
     assert transport is not None
-    client.post("/x", json={})
+    client.post(client.url("/x"), content=b"{}")
     transport.reset()
     assert transport.idle_connections() == 0
-    assert client.post("/x", json={}).status_code == 200
+    assert client.post(client.url("/x"), content=b"{}").status_code == 200
     assert server.counts((2, 2)) == (2, 2)
 
 
@@ -155,13 +160,44 @@ def test_an_unreachable_upstream_fails_to_prepare_quietly() -> None:
     transport = transport_of(client)
     assert transport is not None
     assert transport.prepare() is False
-    with pytest.raises(httpx.ConnectError):
-        client.post("/x", json={})
+    with pytest.raises(TransportError) as raised:
+        client.post(client.url("/x"), content=b"{}")
+    assert raised.value.kind == "ConnectError" and not isinstance(raised.value, TimedOut)
+
+
+@pytest.mark.parametrize(
+    ("answer", "kind", "timed_out"),
+    [
+        (None, "ReadTimeout", True),
+        (b"HTTP/1.1 OK\r\n\r\n", "RemoteProtocolError", False),
+    ],
+)
+def test_no_usable_answer_is_a_transport_error_named_as_httpcore_names_it(
+    answer: bytes | None, kind: str, timed_out: bool
+) -> None:
+    silent = CountingServer(answer)
+    try:
+        client = client_for(silent.url)
+        with pytest.raises(TransportError) as raised:
+            client.post(client.url("/x"), content=b"{}", timeouts=Timeouts(connect=1, read=0.2))
+        assert raised.value.kind == kind
+        assert isinstance(raised.value, TimedOut) is timed_out
+    finally:
+        silent.stop()
+
+
+def test_the_answer_is_read_in_full_with_lower_case_header_names(server: CountingServer) -> None:
+    client = client_for(server.url)
+    answer = client.post(client.url("/x"), content=b"{}", headers={"X-Test": "1"})
+    assert (answer.status_code, answer.reason_phrase, answer.json()) == (200, "OK", {})
+    assert answer.headers == {"content-type": "application/json", "content-length": "2"}
 
 
 def test_the_tls_context_is_the_one_httpx_would_build() -> None:
     transport = PreparedTransport(
-        ["https://api.openai.com/v1"], httpx.Limits(max_connections=1), connect_timeout_s=1
+        ["https://api.openai.com/v1"],
+        Limits(max_connections=1, max_keepalive_connections=1, keepalive_expiry=5),
+        connect_timeout_s=1,
     )
     transport.wait_ready()
     context = transport._ssl_context

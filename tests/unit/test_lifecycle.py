@@ -56,7 +56,7 @@ def test_before_snapshot_closes_connections_and_drops_the_key(
 ) -> None:
     deps = Deps(server.url, aws_server.url)
     assert deps.aws_http is not None and deps.credentials is not None
-    deps.http.post("/x", json={})
+    deps.http.post(deps.http.url("/x"), content=b"{}")
     deps.aws_http.post(aws_server.url + "/", content=b"{}")
     lifecycle.before_snapshot(deps)  # type: ignore[arg-type]
     for client in (deps.http, deps.aws_http):
@@ -86,7 +86,7 @@ def test_after_restore_reseeds_random_and_opens_fresh_connections(
 def test_prepare_fetches_the_key_and_opens_the_connection(server: CountingServer) -> None:
     deps = Deps(server.url)
     lifecycle.prepare(deps)  # type: ignore[arg-type]
-    deps.http.post("/x", json={})
+    deps.http.post(deps.http.url("/x"), content=b"{}")
     assert deps.key_source.events == ["prefetch"]
     assert server.counts((1, 1)) == (1, 1)
 

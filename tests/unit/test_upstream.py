@@ -1,17 +1,19 @@
-"""The retry and error-mapping rules of the upstream call, against httpx's mock transport and a
-fake clock (so backoff schedules are checked exactly, without sleeping)."""
+"""The retry and error-mapping rules of the upstream call, against a scripted transport and a
+fake clock (so backoff schedules are checked exactly, without sleeping). The real transport's
+own behaviour (connections, httpcore's errors as TransportError) is test_connection.py's."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
-import httpx
 import pytest
 
 from ekmint.deadline import Deadline
 from ekmint.errors import OpenAIUnavailable, TokenGenerationFailed
+from ekmint.http_client import Answer, HttpClient, TimedOut, Timeouts, TransportError
 from ekmint.upstream import RetryPolicy, UpstreamFailure, create_client_secret
 
 GOOD = {"value": "ek_unit", "expires_at": 1_900_000_000, "session": {"type": "realtime"}}
@@ -31,36 +33,53 @@ class FakeClock:
         self.now += seconds
 
 
-Handler = Callable[[httpx.Request], httpx.Response]
+@dataclass(frozen=True)
+class Sent:
+    method: str
+    url: str
+    headers: Mapping[str, str]
+    content: bytes
+    timeouts: Timeouts
 
 
-def scripted(*answers: httpx.Response | Exception) -> tuple[Handler, list[httpx.Request]]:
-    seen: list[httpx.Request] = []
-    queue = list(answers)
+class Scripted:
+    """A transport answering from a script (the last answer repeats), recording each request."""
 
-    def handle(request: httpx.Request) -> httpx.Response:
-        seen.append(request)
-        answer = queue.pop(0) if len(queue) > 1 else queue[0]
+    def __init__(self, *answers: Answer | Exception) -> None:
+        self.queue = list(answers)
+        self.seen: list[Sent] = []
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        headers: Mapping[str, str],
+        content: bytes,
+        timeouts: Timeouts,
+    ) -> Answer:
+        self.seen.append(Sent(method, url, dict(headers), content, timeouts))
+        answer = self.queue.pop(0) if len(self.queue) > 1 else self.queue[0]
         if isinstance(answer, Exception):
             raise answer
         return answer
 
-    return handle, seen
+
+def ok(document: Any = GOOD, headers: dict[str, str] | None = None) -> Answer:
+    return Answer.of_json(200, document, headers)
 
 
-def error(
-    status: int, code: str | None = None, headers: dict[str, str] | None = None
-) -> httpx.Response:
+def error(status: int, code: str | None = None, headers: dict[str, str] | None = None) -> Answer:
     body = {"error": {"message": "x", "type": code or "server_error", "param": None, "code": code}}
-    return httpx.Response(status, json=body, headers=headers or {})
+    return Answer.of_json(status, body, headers)
 
 
 def run(
-    *answers: httpx.Response | Exception,
+    *answers: Answer | Exception,
     budget_s: float = 25.0,
     keys: list[str] | None = None,
-) -> tuple[Any, list[httpx.Request], FakeClock, list[bool]]:
-    handle, seen = scripted(*answers)
+) -> tuple[Any, list[Sent], FakeClock, list[bool]]:
+    transport = Scripted(*answers)
+    seen = transport.seen
     clock = FakeClock()
     refreshes: list[bool] = []
     key_values = keys or ["sk-first"]
@@ -69,7 +88,7 @@ def run(
         refreshes.append(refresh)
         return key_values[min(refreshes.count(True), len(key_values) - 1)]
 
-    client = httpx.Client(transport=httpx.MockTransport(handle), base_url="https://api.test/v1")
+    client = HttpClient(transport, Timeouts(connect=2, read=8), base_url="https://api.test/v1/")
     try:
         result: Any = create_client_secret(
             client,
@@ -93,12 +112,12 @@ def test_backoff_doubles_from_one_second_with_bounded_jitter() -> None:
 
 
 def test_success_posts_the_body_to_client_secrets_with_the_bearer_key() -> None:
-    (secret, report), seen, _, _ = run(
-        httpx.Response(200, json=GOOD, headers={"x-request-id": "req_1"})
-    )
+    (secret, report), seen, _, _ = run(ok(headers={"X-Request-Id": "req_1"}))
     assert secret.value == "ek_unit" and secret.expires_at == GOOD["expires_at"]
-    assert seen[0].url.path == "/v1/realtime/client_secrets"
+    assert seen[0].method == "POST"
+    assert seen[0].url == "https://api.test/v1/realtime/client_secrets"
     assert seen[0].headers["authorization"] == "Bearer sk-first"
+    assert seen[0].headers["content-type"] == "application/json"
     assert json.loads(seen[0].content) == {"session": {"type": "realtime"}}
     assert report.last_request_id == "req_1" and len(report.attempts) == 1
 
@@ -113,21 +132,19 @@ def test_retries_5xx_on_the_1_2_4_second_schedule_then_gives_up_with_503() -> No
 
 @pytest.mark.parametrize("status", [408, 409, 429, 500, 502, 503, 504])
 def test_retryable_statuses_are_retried_until_success(status: int) -> None:
-    (secret, _), seen, _, _ = run(error(status), httpx.Response(200, json=GOOD))
+    (secret, _), seen, _, _ = run(error(status), ok())
     assert secret.value == "ek_unit" and len(seen) == 2
 
 
 def test_retries_429_after_retry_after_seconds() -> None:
-    _, seen, clock, _ = run(
-        error(429, "rate_limit_exceeded", {"retry-after": "3"}), httpx.Response(200, json=GOOD)
-    )
+    _, seen, clock, _ = run(error(429, "rate_limit_exceeded", {"retry-after": "3"}), ok())
     assert clock.sleeps == [3.0] and len(seen) == 2
 
 
 def test_retry_after_ms_wins_over_retry_after() -> None:
     _, _, clock, _ = run(
         error(429, None, {"retry-after-ms": "250", "retry-after": "9"}),
-        httpx.Response(200, json=GOOD),
+        ok(),
     )
     assert clock.sleeps == [0.25]
 
@@ -156,15 +173,13 @@ def test_x_should_retry_false_stops_retries_of_a_5xx() -> None:
 
 
 def test_x_should_retry_true_retries_even_a_400() -> None:
-    (secret, _), seen, _, _ = run(
-        error(400, None, {"x-should-retry": "true"}), httpx.Response(200, json=GOOD)
-    )
+    (secret, _), seen, _, _ = run(error(400, None, {"x-should-retry": "true"}), ok())
     assert secret.value == "ek_unit" and len(seen) == 2
 
 
 def test_401_refreshes_the_key_once_and_retries_with_the_new_one() -> None:
     (secret, report), seen, clock, refreshes = run(
-        error(401, "invalid_api_key"), httpx.Response(200, json=GOOD), keys=["sk-old", "sk-new"]
+        error(401, "invalid_api_key"), ok(), keys=["sk-old", "sk-new"]
     )
     assert secret.value == "ek_unit" and report.key_refreshed
     assert [r.headers["authorization"] for r in seen] == ["Bearer sk-old", "Bearer sk-new"]
@@ -179,27 +194,31 @@ def test_401_after_the_refresh_is_token_generation_failed() -> None:
 
 
 @pytest.mark.parametrize(
-    "exc",
-    [httpx.ConnectError("refused"), httpx.ReadTimeout("slow"), httpx.RemoteProtocolError("reset")],
+    ("exc", "outcome"),
+    [
+        (TransportError("ConnectError", "refused"), "ConnectError"),
+        (TimedOut("ReadTimeout", "slow"), "timeout"),
+        (TransportError("RemoteProtocolError", "reset"), "RemoteProtocolError"),
+    ],
 )
-def test_transport_errors_are_retried(exc: Exception) -> None:
-    (secret, report), seen, _, _ = run(exc, httpx.Response(200, json=GOOD))
+def test_transport_errors_are_retried(exc: Exception, outcome: str) -> None:
+    (secret, report), seen, _, _ = run(exc, ok())
     assert secret.value == "ek_unit" and len(seen) == 2
-    assert report.attempts[0].status is None
+    assert report.attempts[0].status is None and report.attempts[0].outcome == outcome
 
 
 @pytest.mark.parametrize(
     "answer",
     [
-        httpx.Response(200, text="<html>oops</html>"),
-        httpx.Response(200, json={"expires_at": 1}),
-        httpx.Response(200, json={"value": "ek_x"}),
-        httpx.Response(200, json={"value": "sk-not-ephemeral", "expires_at": 1}),
-        httpx.Response(200, json={"value": "ek_x", "expires_at": "soon"}),
-        httpx.Response(200, json=[1]),
+        Answer(200, {"content-type": "text/html"}, b"<html>oops</html>"),
+        ok({"expires_at": 1}),
+        ok({"value": "ek_x"}),
+        ok({"value": "sk-not-ephemeral", "expires_at": 1}),
+        ok({"value": "ek_x", "expires_at": "soon"}),
+        ok([1]),
     ],
 )
-def test_malformed_success_is_token_generation_failed_without_retry(answer: httpx.Response) -> None:
+def test_malformed_success_is_token_generation_failed_without_retry(answer: Answer) -> None:
     failure, seen, _, _ = run(answer)
     assert isinstance(failure.error, TokenGenerationFailed) and len(seen) == 1
 
@@ -213,11 +232,10 @@ def test_never_sleeps_past_the_deadline() -> None:
 
 
 def test_each_attempt_timeout_is_capped_by_the_time_left() -> None:
-    _, seen, _, _ = run(httpx.Response(200, json=GOOD), budget_s=1.5)
-    timeouts = seen[0].extensions["timeout"]
-    assert timeouts["read"] == 1.5 and timeouts["connect"] == 1.5
+    _, seen, _, _ = run(ok(), budget_s=1.5)
+    assert seen[0].timeouts == Timeouts(connect=1.5, read=1.5)
 
 
 def test_no_attempt_when_the_deadline_has_passed() -> None:
-    failure, seen, _, _ = run(httpx.Response(200, json=GOOD), budget_s=0.0)
+    failure, seen, _, _ = run(ok(), budget_s=0.0)
     assert isinstance(failure.error, OpenAIUnavailable) and seen == []

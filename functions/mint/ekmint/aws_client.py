@@ -1,10 +1,11 @@
-"""A small client for AWS's JSON protocol, over httpx: the three calls the function makes.
+"""A small client for AWS's JSON protocol: the three calls the function makes.
 
 DynamoDB (JSON 1.0: TransactWriteItems, PutItem) and Secrets Manager (JSON 1.1: GetSecretValue)
 are both one signed POST to "/" naming the operation in X-Amz-Target, with a JSON body in and
 out. botocore does this with ~190 ms of imports (urllib3, its docs and waiter machinery, every
-service model's JSON); this does it over httpx, which the function already loads for OpenAI,
-and a call takes ~0.9 ms less than botocore's (`python -m bench.aws_call`, docs/performance.md).
+service model's JSON); this does it over the HttpClient the function already has for OpenAI
+(http_client.py), and a call takes ~1 ms less than botocore's (`python -m bench.aws_call`,
+docs/performance.md).
 
 What it keeps from botocore, because the function's guarantees rest on it:
 - standard-mode retries: 3 attempts on throttling, 5xx, transient codes and network errors,
@@ -31,11 +32,10 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
-import httpx
-
 from . import sigv4
 from .aws_credentials import CredentialSource
-from .connection import PreparedTransport, SpareConnections, post
+from .connection import SpareConnections, prepared_client
+from .http_client import Answer, HttpClient, Limits, Timeouts, TransportError
 
 MAX_ATTEMPTS = 3
 CONNECT_TIMEOUT_S = 1.0
@@ -167,25 +167,31 @@ def make_http(
     endpoints: list[str],
     connect_timeout_s: float = CONNECT_TIMEOUT_S,
     spares: SpareConnections | None = None,
-) -> httpx.Client:
+) -> HttpClient:
     """One kept-alive pool for every AWS endpoint the function calls, with its TLS context
     built off the cold start's critical path and connections that can be opened ahead of the
-    first mint (connection.py)."""
-    limits = httpx.Limits(max_connections=4, max_keepalive_connections=4, keepalive_expiry=60)
-    return httpx.Client(
-        limits=limits,
-        transport=PreparedTransport(endpoints, limits, connect_timeout_s, spares),
-        # httpx's default, said out loud: a signed request is never re-sent to another host.
-        follow_redirects=False,
+    first mint (connection.py). Redirects are never followed: a signed request is never re-sent
+    to another host."""
+    return prepared_client(
+        endpoints,
+        Limits(max_connections=4, max_keepalive_connections=4, keepalive_expiry=60),
+        Timeouts(connect=connect_timeout_s, read=READ_TIMEOUT_S),
+        spares=spares,
     )
 
 
-def fetch_json(http: httpx.Client) -> Callable[[str, dict[str, str]], Any]:
+class FetchFailed(Exception):
+    """The credentials endpoint answered, but not with 200."""
+
+
+def fetch_json(http: HttpClient) -> Callable[[str, dict[str, str]], Any]:
     """GET a JSON document (the container credentials endpoint) through `http`."""
+    timeouts = Timeouts(connect=CONNECT_TIMEOUT_S * 2, read=CONNECT_TIMEOUT_S * 2)
 
     def fetch(url: str, headers: dict[str, str]) -> Any:
-        response = http.get(url, headers=headers, timeout=CONNECT_TIMEOUT_S * 2)
-        response.raise_for_status()
+        response = http.get(url, headers=headers, timeouts=timeouts)
+        if response.status_code != 200:
+            raise FetchFailed(f"HTTP {response.status_code}")
         return response.json()
 
     return fetch
@@ -194,14 +200,14 @@ def fetch_json(http: httpx.Client) -> Callable[[str, dict[str, str]], Any]:
 class AwsJsonClient:
     def __init__(
         self,
-        http: httpx.Client,
+        http: HttpClient,
         service: AwsService,
         *,
         region: str,
         endpoint: str,
         credentials: CredentialSource,
         max_attempts: int = MAX_ATTEMPTS,
-        timeout: httpx.Timeout | None = None,
+        timeouts: Timeouts | None = None,
         span: Span | None = None,
         sleep: Callable[[float], None] = time.sleep,
         rand: Callable[[], float] = random.random,
@@ -212,10 +218,10 @@ class AwsJsonClient:
         self.endpoint = endpoint
         self._http = http
         self._host = urlsplit(endpoint).netloc
-        self._url = httpx.URL(endpoint + "/")
+        self._url = endpoint + "/"
         self._credentials = credentials
         self._max_attempts = max_attempts
-        self._timeout = timeout or httpx.Timeout(READ_TIMEOUT_S, connect=CONNECT_TIMEOUT_S)
+        self._timeouts = timeouts or Timeouts(connect=CONNECT_TIMEOUT_S, read=READ_TIMEOUT_S)
         self._span = span or _no_span
         self._sleep = sleep
         self._rand = rand
@@ -273,13 +279,11 @@ class AwsJsonClient:
         headers["accept-encoding"] = "identity"
         headers["user-agent"] = USER_AGENT
         try:
-            response = post(
-                self._http, self._url, content=body, headers=headers, timeout=self._timeout
+            response = self._http.post(
+                self._url, content=body, headers=headers, timeouts=self._timeouts
             )
-        except httpx.TransportError as exc:
-            raise AwsError(
-                operation, type(exc).__name__, str(exc) or "no answer", retryable=True
-            ) from None
+        except TransportError as exc:
+            raise AwsError(operation, exc.kind, str(exc) or "no answer", retryable=True) from None
         raw = response.content
         if self.service.crc32 and not _crc32_matches(response.headers.get("x-amz-crc32"), raw):
             raise AwsError(
@@ -301,7 +305,7 @@ def _crc32_matches(expected: str | None, raw: bytes) -> bool:
         return False
 
 
-def _error(operation: str, response: httpx.Response) -> AwsError:
+def _error(operation: str, response: Answer) -> AwsError:
     """AWS's JSON-protocol error: the code in __type (or x-amzn-ErrorType), after any '#'."""
     try:
         document = json.loads(response.content)

@@ -1,13 +1,13 @@
-"""The kept-alive connection to OpenAI, prepared off the request path.
+"""The kept-alive connections to OpenAI and AWS, prepared off the request path.
 
-httpx builds its TLS context (and loads certifi's CA bundle, tens of ms of C that releases the
-GIL) when the client is constructed, and opens the connection (TCP and TLS handshakes, one or two
-round trips) inside the first request. Both are moved off the request path here:
+Building a TLS context loads a CA bundle (tens of ms of C that releases the GIL), and a first
+request opens its connection (TCP and TLS handshakes, one or two round trips). Both are moved off
+the request path here:
 
-- `PreparedTransport` is httpx's own HTTPTransport whose connection pool is built in a
-  background thread, with exactly the TLS context httpx would build (`httpx.create_ssl_context`,
-  loaded once and shared by the OpenAI and AWS pools); a request waits for it only if it arrives
-  first.
+- `PreparedTransport` is an httpcore connection pool (what httpx's HTTPTransport wraps) built in
+  a background thread, with the TLS context httpx would build (`shared_ssl_context`: certifi, or
+  SSL_CERT_FILE/SSL_CERT_DIR; loaded once and shared by the OpenAI and AWS pools); a request
+  waits for it only if it arrives first.
 - `SpareConnections`, the pool's network backend, can open one connection ahead of time
   (`prepare()`: at cold start, after a SnapStart restore, or when a mint starts with no idle
   connection) and hands it to the pool's next connect. A spare that has gone stale (idle longer
@@ -19,14 +19,18 @@ a refused mint still never reaches OpenAI.
 
 from __future__ import annotations
 
+import os
 import ssl
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
+import certifi
 import httpcore
-import httpx
+
+from .http_client import Answer, HttpClient, Limits, TimedOut, Timeouts, TransportError
 
 # (host, port, tls), as the pool connects to it.
 Origin = tuple[str, int, bool]
@@ -221,37 +225,46 @@ _ssl_lock = threading.Lock()
 _ssl_contexts: list[ssl.SSLContext] = []
 
 
+def create_ssl_context(environ: Mapping[str, str] = os.environ) -> ssl.SSLContext:
+    """What `httpx.create_ssl_context()` builds: SSL_CERT_FILE's or SSL_CERT_DIR's CAs when set,
+    else certifi's bundle."""
+    if environ.get("SSL_CERT_FILE"):
+        return ssl.create_default_context(cafile=environ["SSL_CERT_FILE"])
+    if environ.get("SSL_CERT_DIR"):
+        return ssl.create_default_context(capath=environ["SSL_CERT_DIR"])
+    return ssl.create_default_context(cafile=certifi.where())
+
+
 def shared_ssl_context() -> ssl.SSLContext:
-    """The TLS context httpx.Client() would build (certifi, or SSL_CERT_FILE/DIR), built once
-    per process: loading the CA bundle is the costly part, and every pool can share it."""
+    """The TLS context, built once per process: loading the CA bundle is the costly part, and
+    every pool can share it."""
     with _ssl_lock:
         if not _ssl_contexts:
-            _ssl_contexts.append(httpx.create_ssl_context())
+            _ssl_contexts.append(create_ssl_context())
         return _ssl_contexts[0]
 
 
 def origin_of(url: str) -> Origin:
     """(host, port, tls) of a URL, as the pool connects to it."""
-    parsed = httpx.URL(url)
+    parsed = urlsplit(url)
     tls = parsed.scheme == "https"
-    return parsed.host, parsed.port or (443 if tls else 80), tls
+    return parsed.hostname or "", parsed.port or (443 if tls else 80), tls
 
 
-class PreparedTransport(httpx.HTTPTransport):
-    """httpx's HTTPTransport with its pool (and TLS context) built off the caller's thread and a
-    `SpareConnections` backend that can open a connection to each of `urls` ahead of time.
-    Requests (to any URL) behave exactly as with `httpx.HTTPTransport()`."""
+class PreparedTransport:
+    """An httpcore connection pool built off the caller's thread (with the shared TLS context)
+    on a `SpareConnections` backend that can open a connection to each of `urls` ahead of time.
+    Requests may go to any URL."""
 
     def __init__(
         self,
         urls: Sequence[str],
-        limits: httpx.Limits,
+        limits: Limits,
         connect_timeout_s: float,
         spares: SpareConnections | None = None,
     ) -> None:
-        # No HTTPTransport.__init__: it would build a throwaway pool and its SSL context on the
-        # caller's thread, and a process's first SSLContext initialises OpenSSL (~35 ms). The
-        # pool (the only state HTTPTransport keeps) is built in the background instead.
+        # Built in the background: a process's first SSLContext initialises OpenSSL (~35 ms)
+        # and the CA bundle takes tens of ms more.
         self._origins = [origin_of(url) for url in urls]
         self._limits = limits
         self._connect_timeout_s = connect_timeout_s
@@ -281,9 +294,36 @@ class PreparedTransport(httpx.HTTPTransport):
             # Normally the background thread is done long before; if it died, build here.
             self._build()
 
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
+    def request(
+        self,
+        method: str,
+        url: str,
+        headers: Mapping[str, str],
+        content: bytes,
+        timeouts: Timeouts,
+    ) -> Answer:
+        """One request, its answer read in full; TransportError (TimedOut for timeouts) when
+        there is no usable answer."""
         self.wait_ready()
-        return super().handle_request(request)
+        try:
+            response = self._pool.request(
+                method,
+                url,
+                headers=list(headers.items()),
+                content=content,
+                extensions={"timeout": timeouts.extension()},
+            )
+        except httpcore.TimeoutException as exc:
+            raise TimedOut(type(exc).__name__, str(exc)) from None
+        except (httpcore.NetworkError, httpcore.ProtocolError, httpcore.UnsupportedProtocol) as exc:
+            raise TransportError(type(exc).__name__, str(exc)) from None
+        reason = response.extensions.get("reason_phrase", b"")
+        return Answer(
+            response.status,
+            {name.decode("latin-1"): value.decode("latin-1") for name, value in response.headers},
+            response.content,
+            reason.decode("latin-1") if isinstance(reason, bytes) else "",
+        )
 
     def idle_connections(self, origin: Origin | None = None) -> int:
         """Idle pooled connections (to `origin`, host/port/tls, when given)."""
@@ -325,7 +365,8 @@ class PreparedTransport(httpx.HTTPTransport):
 
     def close(self) -> None:
         self.wait_ready()
-        super().close()
+        self.spares.drop_spares()
+        self._pool.close()
 
     def reset(self) -> None:
         """Close every connection (pooled and spare), keeping the transport usable: for a
@@ -335,35 +376,20 @@ class PreparedTransport(httpx.HTTPTransport):
         self._pool.close()
 
 
-def post(
-    client: httpx.Client,
-    url: httpx.URL,
-    *,
-    content: bytes,
-    headers: dict[str, str],
-    timeout: httpx.Timeout,
-) -> httpx.Response:
-    """`client.post(url, ...)`, read in full, minus the Client's per-request work that the warm
-    path does not need: merging base URL, default headers and cookies into each request, and
-    feeding each answer to a cookie jar (~0.1-0.15 ms a call: `python -m bench.aws_call`). The
-    request carries exactly `headers`, plus Host and Content-Length. A client built on another
-    transport (tests' mocks) gets a plain `client.send`."""
-    request = httpx.Request(
-        "POST", url, content=content, headers=headers, extensions={"timeout": timeout.as_dict()}
-    )
-    transport = transport_of(client)
-    if transport is None:
-        return client.send(request)
-    response = transport.handle_request(request)
-    try:
-        response.read()
-    finally:
-        response.close()
-    response.request = request
-    return response
+def prepared_client(
+    urls: Sequence[str],
+    limits: Limits,
+    timeouts: Timeouts,
+    base_url: str = "",
+    spares: SpareConnections | None = None,
+) -> HttpClient:
+    """An HttpClient on a PreparedTransport for `urls` (connections to them can be opened
+    ahead); its requests may still go anywhere."""
+    transport = PreparedTransport(urls, limits, timeouts.connect, spares)
+    return HttpClient(transport, timeouts, base_url)
 
 
-def transport_of(client: httpx.Client) -> PreparedTransport | None:
+def transport_of(client: HttpClient) -> PreparedTransport | None:
     """The client's PreparedTransport, if it was built with one (tests may pass another)."""
-    transport = getattr(client, "_transport", None)
+    transport = client.transport
     return transport if isinstance(transport, PreparedTransport) else None

@@ -51,7 +51,7 @@ metrics = Metrics(namespace=NAMESPACE, service="ekmint")
 tracer = make_tracer()
 # Third-party loggers print requests and answers at DEBUG (httpcore logs every read and write).
 # Pin them, so no log level setting, ours or Lambda's, can turn that on.
-for _name in ("httpx", "httpcore", "aws_lambda_powertools"):
+for _name in ("httpcore", "aws_lambda_powertools"):
     logging.getLogger(_name).setLevel(logging.WARNING)
 try:
     settings = load_settings()

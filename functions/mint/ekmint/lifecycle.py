@@ -22,15 +22,14 @@ from __future__ import annotations
 import random
 from typing import TYPE_CHECKING
 
-import httpx
-
 from .connection import transport_of
+from .http_client import HttpClient
 
 if TYPE_CHECKING:
     from .mint import MintDeps
 
 
-def prepare_connection(http: httpx.Client) -> None:
+def prepare_connection(http: HttpClient) -> None:
     """Open the upstream connection in the background unless one is idle or on its way."""
     transport = transport_of(http)
     if transport is not None:

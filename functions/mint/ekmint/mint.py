@@ -14,13 +14,12 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import httpx
-
 from . import audit, quota
 from .aws_client import AwsCaller
 from .aws_credentials import CredentialSource
 from .deadline import Deadline
 from .errors import AuditUnavailable, InternalError, MintError, RateLimited
+from .http_client import HttpClient
 from .lifecycle import prepare
 from .models import ClientSecretAnswer, SessionSummary
 from .policy import EffectiveSession, apply_policy, parse_request
@@ -44,11 +43,11 @@ class MintDeps:
     settings: Settings
     dynamodb: AwsCaller
     key_source: OpenAIKeySource
-    http: httpx.Client
+    http: HttpClient
     retry: RetryPolicy
     logger: logging.Logger | Any
     # The AWS clients' pool and credentials, for SnapStart's hooks (lifecycle.py).
-    aws_http: httpx.Client | None = None
+    aws_http: HttpClient | None = None
     credentials: CredentialSource | None = None
     metrics: Any = None
     tracer: Tracer | None = None

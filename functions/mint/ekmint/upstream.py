@@ -1,8 +1,9 @@
 """OpenAI's `POST /realtime/client_secrets`, with retries that fit inside the deadline.
 
-One httpx.Client per execution environment keeps the TLS connection alive between mints.
-Retries follow OpenAI's SDK conventions (retry-after-ms, retry-after, x-should-retry) with our
-own bounds: the SDK's defaults (600 s read timeout) would outlive any Lambda.
+One HttpClient (http_client.py) per execution environment keeps the TLS connection alive
+between mints. Retries follow OpenAI's SDK conventions (retry-after-ms, retry-after,
+x-should-retry) with our own bounds: the SDK's defaults (600 s read timeout) would outlive any
+Lambda.
 """
 
 from __future__ import annotations
@@ -14,11 +15,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
-
-from .connection import PreparedTransport, SpareConnections, post
+from .connection import SpareConnections, prepared_client
 from .deadline import Deadline
 from .errors import OpenAIUnavailable, TokenGenerationFailed
+from .http_client import Answer, HttpClient, Limits, TimedOut, Timeouts, TransportError
 
 DEFAULT_OPENAI_BASE_URL = "https://api.openai.com/v1"
 CLIENT_SECRETS_PATH = "/realtime/client_secrets"
@@ -94,20 +94,19 @@ class UpstreamFailure(Exception):
 
 def make_client(
     base_url: str, policy: RetryPolicy, spares: SpareConnections | None = None
-) -> httpx.Client:
-    limits = httpx.Limits(max_connections=4, max_keepalive_connections=2, keepalive_expiry=60)
-    return httpx.Client(
+) -> HttpClient:
+    """The OpenAI pool, with its TLS context built off the cold start's critical path and a
+    connection that can be opened before the first mint needs it (connection.py)."""
+    return prepared_client(
+        [base_url],
+        Limits(max_connections=4, max_keepalive_connections=2, keepalive_expiry=60),
+        Timeouts(connect=policy.connect_timeout_s, read=policy.read_timeout_s),
         base_url=base_url,
-        timeout=httpx.Timeout(policy.read_timeout_s, connect=policy.connect_timeout_s),
-        limits=limits,
-        headers={"User-Agent": USER_AGENT},
-        # httpx's own transport, with its TLS context built off the cold start's critical path
-        # and a connection that can be opened before the first mint needs it (connection.py).
-        transport=PreparedTransport([base_url], limits, policy.connect_timeout_s, spares),
+        spares=spares,
     )
 
 
-def _retry_after_s(response: httpx.Response) -> float | None:
+def _retry_after_s(response: Answer) -> float | None:
     headers = response.headers
     try:
         if "retry-after-ms" in headers:
@@ -120,7 +119,7 @@ def _retry_after_s(response: httpx.Response) -> float | None:
     return None
 
 
-def _error_code(response: httpx.Response) -> str | None:
+def _error_code(response: Answer) -> str | None:
     try:
         error = response.json().get("error") or {}
         code = error.get("code") or error.get("type")
@@ -129,7 +128,7 @@ def _error_code(response: httpx.Response) -> str | None:
     return str(code) if code else None
 
 
-def _should_retry(response: httpx.Response, code: str | None) -> bool:
+def _should_retry(response: Answer, code: str | None) -> bool:
     if code == "insufficient_quota":
         # A 429 that no retry fixes: the account is out of credit.
         return False
@@ -141,7 +140,7 @@ def _should_retry(response: httpx.Response, code: str | None) -> bool:
     return response.status_code in RETRYABLE_STATUS
 
 
-def _parse_success(response: httpx.Response) -> ClientSecret:
+def _parse_success(response: Answer) -> ClientSecret:
     try:
         document = response.json()
     except ValueError:
@@ -161,7 +160,7 @@ def _parse_success(response: httpx.Response) -> ClientSecret:
 
 
 def create_client_secret(
-    client: httpx.Client,
+    client: HttpClient,
     body: dict[str, Any],
     get_key: Callable[[bool], str],
     deadline: Deadline,
@@ -174,20 +173,18 @@ def create_client_secret(
     """Mint one client secret or raise UpstreamFailure; never runs past `deadline`."""
     report = UpstreamReport()
     retries = 0
-    # As httpx merges a path into its base URL: appended, whatever the leading slash.
-    url = httpx.URL(str(client.base_url).rstrip("/") + CLIENT_SECRETS_PATH)
+    url = client.url(CLIENT_SECRETS_PATH)
     content = json.dumps(body, separators=(",", ":")).encode()
     while True:
         left = deadline.remaining()
         if left < MIN_ATTEMPT_S:
             raise _unavailable(report, "OpenAI did not answer in time.", retry_after_s=2)
-        timeout = httpx.Timeout(
-            min(policy.read_timeout_s, left), connect=min(policy.connect_timeout_s, left)
+        timeouts = Timeouts(
+            connect=min(policy.connect_timeout_s, left), read=min(policy.read_timeout_s, left)
         )
         started = clock()
         try:
-            response = post(
-                client,
+            response = client.post(
                 url,
                 content=content,
                 headers={
@@ -195,13 +192,13 @@ def create_client_secret(
                     "content-type": "application/json",
                     "user-agent": USER_AGENT,
                 },
-                timeout=timeout,
+                timeouts=timeouts,
             )
-        except httpx.TimeoutException:
+        except TimedOut:
             report.attempts.append(Attempt(None, "timeout", (clock() - started) * 1000))
             wait_s: float | None = None
-        except httpx.TransportError as exc:
-            report.attempts.append(Attempt(None, type(exc).__name__, (clock() - started) * 1000))
+        except TransportError as exc:
+            report.attempts.append(Attempt(None, exc.kind, (clock() - started) * 1000))
             wait_s = None
         else:
             latency_ms = (clock() - started) * 1000
