@@ -364,9 +364,8 @@ class PreparedTransport:
         return not self.idle_connections(origin)
 
     def close(self) -> None:
-        self.wait_ready()
-        self.spares.drop_spares()
-        self._pool.close()
+        # Nothing outlives a pool's connections: closing is resetting.
+        self.reset()
 
     def reset(self) -> None:
         """Close every connection (pooled and spare), keeping the transport usable: for a
