@@ -132,6 +132,9 @@ def integration_answer(result: Any) -> tuple[int, list[tuple[str, str]], bytes]:
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
+    # socketserver's default listen backlog is 5: a burst of browsers or a load test overflows
+    # it, and on a busy machine the kernel then resets connections it could not queue.
+    request_queue_size = 128
 
     def __init__(self, address: tuple[str, int], gateway: Gateway) -> None:
         self.gateway = gateway
