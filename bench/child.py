@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
     Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
-# Lambda's runtime sets this per invocation when tracing is active; the X-Ray SDK reads it.
+# Lambda's runtime sets this per invocation when tracing is active; the function's tracer reads it.
 TRACE_HEADER = "Root=1-{epoch:08x}-{rand};Parent={parent};Sampled={sampled}"
 # Lambda's default sampling rule: the first request in each second, then 5% of the others.
 SAMPLED_FRACTION = 0.05
@@ -194,7 +194,7 @@ def main() -> None:
     with open(sys.argv[1]) as file:
         spec: dict[str, Any] = json.load(file)
     sys.path[:0] = spec["paths"]
-    # What Lambda's runtime has loaded when it imports the handler (envs.RUNTIME).
+    # What Lambda's runtime has loaded when it imports the handler (envs.RUNTIME_CLIENT).
     importlib.import_module("awslambdaric.bootstrap")
     modes = {"cold": run_cold, "restored": run_restored, "warm": run_warm}
     result = modes[spec["mode"]](spec)
