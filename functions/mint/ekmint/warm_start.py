@@ -1,7 +1,7 @@
 """The first thing a cold start does: open the connections the first mint will need.
 
-handler.py imports this module before anything heavy (Powertools, pydantic, the X-Ray SDK:
-~250 ms of imports), and importing it starts the work: background threads load the CA bundle
+handler.py imports this module before anything heavy (Powertools and pydantic: ~200 ms of
+imports), and importing it starts the work: background threads load the CA bundle
 and open one connection each to OpenAI, DynamoDB and Secrets Manager (TCP and TLS handshakes; no
 request is sent) while those imports run, and park them in `SPARES`, the `SpareConnections`
 both HTTP pools are then built on. The first mint finds every handshake done instead of waiting
