@@ -64,13 +64,18 @@ class Scripted:
         return answer
 
 
+def json_answer(status: int, document: Any, headers: dict[str, str] | None = None) -> Answer:
+    content = json.dumps(document).encode()
+    return Answer(status, {"content-type": "application/json", **(headers or {})}, content)
+
+
 def ok(document: Any = GOOD, headers: dict[str, str] | None = None) -> Answer:
-    return Answer.of_json(200, document, headers)
+    return json_answer(200, document, headers)
 
 
 def error(status: int, code: str | None = None, headers: dict[str, str] | None = None) -> Answer:
     body = {"error": {"message": "x", "type": code or "server_error", "param": None, "code": code}}
-    return Answer.of_json(status, body, headers)
+    return json_answer(status, body, headers)
 
 
 def run(

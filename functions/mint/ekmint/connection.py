@@ -363,10 +363,6 @@ class PreparedTransport:
         self.wait_ready()
         return not self.idle_connections(origin)
 
-    def close(self) -> None:
-        # Nothing outlives a pool's connections: closing is resetting.
-        self.reset()
-
     def reset(self) -> None:
         """Close every connection (pooled and spare), keeping the transport usable: for a
         SnapStart snapshot, whose connections would be dead after restore."""

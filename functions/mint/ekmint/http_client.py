@@ -67,13 +67,6 @@ class Answer:
         self.content = content
         self.reason_phrase = reason_phrase
 
-    @classmethod
-    def of_json(
-        cls, status_code: int, document: Any, headers: Mapping[str, str] | None = None
-    ) -> Answer:
-        content = json.dumps(document).encode()
-        return cls(status_code, {"content-type": "application/json", **(headers or {})}, content)
-
     def json(self) -> Any:
         """The body as JSON; ValueError if it is not."""
         return json.loads(self.content)
@@ -124,8 +117,3 @@ class HttpClient:
         timeouts: Timeouts | None = None,
     ) -> Answer:
         return self.transport.request("GET", url, headers or {}, b"", timeouts or self.timeouts)
-
-    def close(self) -> None:
-        close = getattr(self.transport, "close", None)
-        if close is not None:
-            close()
