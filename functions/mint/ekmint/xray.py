@@ -214,16 +214,11 @@ class Tracer:
         root = Subsegment(name, self._clock())
         root.annotations.update({"ColdStart": cold_start, "Service": self.service})
         self._invocation = _Invocation(header, root)
-        token = self._current.set(root)
         try:
-            yield
-        except BaseException as exc:
-            root.add_exception(exc)
-            raise
+            with self._timing(root):
+                yield
         finally:
-            self._current.reset(token)
             self._invocation = None
-            root.end_time = self._clock()
             self._emit(root, header)
 
     @contextmanager
@@ -234,20 +229,29 @@ class Tracer:
             return
         parent = self._current.get() or invocation.root
         child = Subsegment(name, self._clock(), namespace)
-        token = self._current.set(child)
         try:
-            yield child
-        except BaseException as exc:
-            child.add_exception(exc)
-            raise
+            with self._timing(child):
+                yield child
         finally:
-            self._current.reset(token)
-            child.end_time = self._clock()
             if parent.sent:
                 # The handler returned while this ran on (a background fetch): on its own.
                 self._emit(child, invocation.header, parent_id=parent.id)
             else:
                 parent.subsegments.append(child)
+
+    @contextmanager
+    def _timing(self, entity: Subsegment) -> Iterator[None]:
+        """`entity` is the current subsegment (on this thread) until the block ends; it records
+        the block's end time and any exception leaving it."""
+        token = self._current.set(entity)
+        try:
+            yield
+        except BaseException as exc:
+            entity.add_exception(exc)
+            raise
+        finally:
+            self._current.reset(token)
+            entity.end_time = self._clock()
 
     def annotate(self, key: str, value: Annotation) -> None:
         if self._invocation is not None:
