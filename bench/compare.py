@@ -25,16 +25,8 @@ from bench.targets import FUNCTION_CODE, Run, Target, targets
 
 
 def checkout_site(checkout: Path) -> Path:
-    """The dependency set of another checkout's layer (its requirements files as they were then,
-    the --no-deps list included), plus what the runtime provides."""
-    deps = checkout / "layers" / "deps"
-    requirements = [
-        line
-        for name in ("requirements.txt", "requirements-nodeps.txt")
-        if (deps / name).exists()
-        for line in envs.requirement_lines(deps / name)
-    ]
-    return envs.site_dir("ekmint", [*requirements, *envs.runtime_requirements()])
+    """The dependency set of another checkout's layer, as its requirements files were then."""
+    return envs.site_dir("ekmint", envs.ekmint_requirements(checkout / "layers" / "deps"))
 
 
 def variants(dirs: list[Path]) -> list[Target]:

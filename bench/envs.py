@@ -24,7 +24,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 CACHE = REPO / "bench" / ".cache"
-LAYER_REQUIREMENTS = REPO / "layers" / "deps" / "requirements.txt"
+LAYER_DIR = REPO / "layers" / "deps"
+LAYER_REQUIREMENTS = LAYER_DIR / "requirements.txt"
 SAM_BUILD_DIR = CACHE / "sam-build"
 # Lambda's arm64 python3.13 target, for the naive reference's artifact estimate.
 LAMBDA_PLATFORM = ("--platform", "manylinux2014_aarch64", "--python-version", "3.13")
@@ -57,8 +58,16 @@ def runtime_requirements() -> list[str]:
     return [pinned("boto3"), RUNTIME_CLIENT]
 
 
-def ekmint_requirements() -> list[str]:
-    return [*requirement_lines(LAYER_REQUIREMENTS), *runtime_requirements()]
+def ekmint_requirements(layer_dir: Path = LAYER_DIR) -> list[str]:
+    """The layer's requirements (an older checkout's `requirements-nodeps.txt` too: bench.compare
+    runs other commits) and what the runtime provides."""
+    layer = [
+        line
+        for name in ("requirements.txt", "requirements-nodeps.txt")
+        if (layer_dir / name).exists()
+        for line in requirement_lines(layer_dir / name)
+    ]
+    return [*layer, *runtime_requirements()]
 
 
 def naive_requirements(with_runtime: bool = True) -> list[str]:
