@@ -4,28 +4,26 @@ server in tests/integration/test_quota_and_auth.py.)"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
-from ekmint.aws_client import AwsError
 from ekmint.errors import RateLimited
 from ekmint.quota import QuotaLimits, charge
 
 NOW = datetime(2026, 11, 25, 22, 38, 15, tzinfo=UTC)
 
 
-def canceled(reasons: list[str]) -> AwsError:
-    """What the AWS client raises for a cancelled transaction: AWS's code and its reasons."""
-    return AwsError(
-        "TransactWriteItems",
-        "TransactionCanceledException",
-        "Transaction cancelled",
-        status=400,
-        body={"CancellationReasons": [{"Code": code} for code in reasons]},
-    )
+def canceled(reasons: list[str]) -> ClientError:
+    """What botocore raises for a cancelled transaction: AWS's code, its reasons beside it."""
+    response: Any = {
+        "Error": {"Code": "TransactionCanceledException", "Message": "Transaction cancelled"},
+        "CancellationReasons": [{"Code": code} for code in reasons],
+        "ResponseMetadata": {"HTTPStatusCode": 400},
+    }
+    return ClientError(response, "TransactWriteItems")
 
 
 class FakeDynamo:
@@ -33,9 +31,8 @@ class FakeDynamo:
         self.answers = list(answers)
         self.calls: list[list[dict[str, Any]]] = []
 
-    def call(self, operation: str, params: Mapping[str, Any]) -> dict[str, Any]:
-        assert operation == "TransactWriteItems"
-        self.calls.append(params["TransactItems"])
+    def transact_write_items(self, *, TransactItems: list[dict[str, Any]]) -> dict[str, Any]:
+        self.calls.append(TransactItems)
         answer = self.answers.pop(0) if self.answers else None
         if answer is not None:
             raise canceled(answer)
@@ -95,6 +92,6 @@ def test_transaction_conflicts_are_retried() -> None:
 
 def test_endless_conflicts_give_up() -> None:
     dynamo = FakeDynamo(*[["TransactionConflict"]] * 10)
-    with pytest.raises(AwsError, match="TransactionCanceledException"):
+    with pytest.raises(ClientError, match="TransactionCanceledException"):
         charge(dynamo, "q", "p", LIMITS, now=NOW, sleep=lambda _: None)
     assert len(dynamo.calls) == 5

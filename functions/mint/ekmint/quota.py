@@ -13,10 +13,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .aws_client import AwsCaller, AwsError
+from botocore.exceptions import ClientError
+
 from .errors import RateLimited
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
 
 # Counters outlive their window a little, so the TTL sweep (hours late at times) never
 # removes a live one.
@@ -95,7 +99,7 @@ def _update(table: str, counter: _Counter) -> dict[str, Any]:
 
 
 def charge(
-    dynamodb: AwsCaller,
+    dynamodb: DynamoDBClient,
     table: str,
     principal: str,
     limits: QuotaLimits,
@@ -116,12 +120,14 @@ def charge(
     for attempt in range(CONFLICT_RETRIES + 1):
         calls += 1
         try:
-            dynamodb.call("TransactWriteItems", {"TransactItems": items})
+            dynamodb.transact_write_items(TransactItems=items)  # type: ignore[arg-type]
             return calls
-        except AwsError as exc:
-            if exc.code != "TransactionCanceledException":
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
                 raise
-            reasons = [r.get("Code") for r in exc.body.get("CancellationReasons") or []]
+            # botocore puts the per-item reasons beside Error, in the order of TransactItems.
+            cancelled: Any = exc.response
+            reasons = [r.get("Code") for r in cancelled.get("CancellationReasons") or []]
             for counter, reason in zip(counters, reasons, strict=False):
                 if reason == "ConditionalCheckFailed":
                     wait_s = max(1, int((counter.window_end - at).total_seconds() + 0.999))
