@@ -37,6 +37,9 @@ ERRORS: dict[str, tuple[int, str]] = {
     "AccessDeniedException": (400, "AccessDeniedException"),
     "InternalServerError": (500, "InternalServerError"),
 }
+# Not an AWS error: the call is forwarded and applied, then the connection is closed without an
+# answer, as when a network fault loses DynamoDB's answer. The SDK retries the same request.
+ANSWER_LOST = "AnswerLost"
 
 
 @dataclass
@@ -48,8 +51,9 @@ class AwsFault:
     @classmethod
     def parse(cls, spec: dict[str, Any]) -> AwsFault:
         error = str(spec.get("error", "ThrottlingException"))
-        if error not in ERRORS:
-            raise ValueError(f"unknown error {error!r}; choose from {sorted(ERRORS)}")
+        if error not in ERRORS and error != ANSWER_LOST:
+            choices = sorted([*ERRORS, ANSWER_LOST])
+            raise ValueError(f"unknown error {error!r}; choose from {choices}")
         repeat = spec.get("repeat", 1)
         return cls(
             target=str(spec["target"]),
@@ -147,7 +151,7 @@ class AwsFaultProxy:
                     return
                 target = self.headers.get("X-Amz-Target", f"{self.command} {self.path}")
                 fault = proxy._take_fault(target)
-                if fault is not None:
+                if fault is not None and fault.error != ANSWER_LOST:
                     status, aws_type = ERRORS[fault.error]
                     payload = {"__type": aws_type, "message": f"injected {fault.error}"}
                     self._send(
@@ -161,6 +165,9 @@ class AwsFaultProxy:
                 answer = proxy._client.request(
                     self.command, self.path, content=body, headers=headers
                 )
+                if fault is not None:  # ANSWER_LOST: applied upstream, the answer never arrives
+                    self.close_connection = True
+                    return
                 keep = {
                     k: v
                     for k, v in answer.headers.items()

@@ -6,11 +6,15 @@ record in the log."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
+import boto3
 import pytest
 from support import HandlerFactory, LogTap, audit_items, body_of, invoke, post
 
+from ekmint.audit import AuditRecord, AuditWriteFailed, fingerprint, timestamps, write
+from ekmint.dependencies import AWS_CONFIG
 from ekmint_dev.aws_fault_proxy import AwsFaultProxy
 from ekmint_dev.local_aws import LocalNames, MotoServer
 
@@ -86,6 +90,41 @@ def test_audit_throttled_once_is_retried_and_the_key_handed_out(
     assert result["statusCode"] == 200
     assert proxy.calls[PUT_ITEM] == 2
     assert [r["outcome"] for r in audit_items(aws, moto_server.url)] == ["minted"]
+
+
+def test_an_audit_write_applied_but_its_answer_lost_is_retried_and_the_key_handed_out(
+    handler: Any, emu: Any, proxy: AwsFaultProxy, aws: LocalNames, moto_server: MotoServer
+) -> None:
+    # DynamoDB applied the PutItem; the answer never came; botocore sends the same write again.
+    proxy.set_faults([{"target": PUT_ITEM, "error": "AnswerLost"}])
+    result = invoke(handler, post({}))
+    assert result["statusCode"] == 200
+    assert proxy.calls[PUT_ITEM] == 2
+    (record,) = audit_items(aws, moto_server.url)
+    # The record agrees with the answer: minted, and the key the caller got.
+    assert record["outcome"] == "minted"
+    assert record["key_fingerprint"] == fingerprint(body_of(result)["value"])
+
+
+def test_a_different_record_for_the_same_request_id_is_still_refused(
+    aws: LocalNames, moto_server: MotoServer
+) -> None:
+    dynamodb: Any = boto3.client("dynamodb", config=AWS_CONFIG)
+    first = AuditRecord(
+        request_id="same-id",
+        **timestamps(datetime(2026, 12, 2, tzinfo=UTC), 90),
+        outcome="minted",
+        http_status=200,
+        principal="198.51.100.7",
+        principal_type="ip",
+    )
+    write(dynamodb, aws.audit_table, first)
+    write(dynamodb, aws.audit_table, first)  # the identical record again: accepted
+    other = first.model_copy(update={"outcome": "failed", "http_status": 502})
+    with pytest.raises(AuditWriteFailed, match="ConditionalCheckFailedException"):
+        write(dynamodb, aws.audit_table, other)
+    (stored,) = audit_items(aws, moto_server.url)
+    assert stored["outcome"] == "minted"
 
 
 @pytest.mark.parametrize(
