@@ -8,6 +8,9 @@
 
 Commands that talk to a running stack find it through its local AWS on LOCAL_AWS_PORT
 (`--aws-port`), see stack_info.py.
+
+`make install` puts the command in .venv/bin, not on PATH: run `.venv/bin/ekmint …`, or
+`source .venv/bin/activate` once per shell.
 """
 
 from __future__ import annotations
@@ -107,7 +110,9 @@ def _invoke(args: argparse.Namespace) -> int:
 
 
 def _audit(args: argparse.Namespace) -> int:
-    from .audit_query import AuditFilter, QueryError, parse_time, read_records
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from .audit_query import AuditFilter, QueryError, aws_error_line, parse_time, read_records
     from .local_aws import LocalNames, client
 
     try:
@@ -129,8 +134,12 @@ def _audit(args: argparse.Namespace) -> int:
         import boto3
 
         # A real table: the developer's own credentials and region, no endpoint override.
-        dynamodb: Any = boto3.session.Session(region_name=args.region).client("dynamodb")
-        table = args.table
+        table, where = args.table, f"region {args.region}"
+        try:
+            dynamodb: Any = boto3.session.Session(region_name=args.region).client("dynamodb")
+        except BotoCoreError as exc:  # e.g. a malformed region name
+            print(f"ekmint audit: {exc}", file=sys.stderr)
+            return 2
     else:
         running = stack_info.find(args.aws_port)
         if running is None:
@@ -142,12 +151,17 @@ def _audit(args: argparse.Namespace) -> int:
             return 1
         dynamodb = client("dynamodb", running.aws_endpoint)
         table = args.table or running.audit_table or LocalNames.audit_table
+        where = f"the local stack ({running.aws_endpoint})"
     try:
         for record in read_records(dynamodb, table, wanted):
             print(json.dumps(record, sort_keys=True))
     except QueryError as exc:
         print(f"ekmint audit: {exc}", file=sys.stderr)
         return 2
+    except (BotoCoreError, ClientError) as exc:
+        # One line saying what to do; botocore's traceback helps nobody who has no credentials.
+        print(f"ekmint audit: {aws_error_line(exc, table=table, where=where)}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -232,7 +246,10 @@ def build_parser() -> argparse.ArgumentParser:
     port = _env_int(ENV_PORT, DEFAULT_PORT)
     aws_port = _env_int(ENV_AWS_PORT, DEFAULT_AWS_PORT)
     parser = argparse.ArgumentParser(
-        prog="ekmint", description="ekmint's local development tools (docs/local.md)."
+        prog="ekmint",
+        description="ekmint's local development tools (docs/local.md).",
+        epilog="Installed by `make install` in .venv/bin: run .venv/bin/ekmint, or "
+        "`source .venv/bin/activate` once per shell.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
