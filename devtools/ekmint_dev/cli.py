@@ -5,6 +5,7 @@
     ekmint audit      audit records as JSON lines (local stack, or a real table)
     ekmint token      a dev JWT for AUTH_MODE=jwt
     ekmint faults     script the emulator's failures while the stack runs
+    ekmint sam-env    SAM's --env-vars file for `sam local invoke` against the running stack
 
 Commands that talk to a running stack find it through its local AWS on LOCAL_AWS_PORT
 (`--aws-port`), see stack_info.py.
@@ -239,6 +240,23 @@ def _faults(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- sam-env -----------------------------------------------------------------------------
+
+
+def _sam_env(args: argparse.Namespace) -> int:
+    from .sam_env import env_file, load_settings_file
+
+    running = stack_info.find(args.aws_port)
+    if running is None:
+        print(
+            f"ekmint sam-env: no local stack on port {args.aws_port}: start one with `make dev`",
+            file=sys.stderr,
+        )
+        return 1
+    print(json.dumps(env_file(running, load_settings_file(), args.host), indent=2))
+    return 0
+
+
 # -- the parser --------------------------------------------------------------------------
 
 
@@ -312,6 +330,18 @@ def build_parser() -> argparse.ArgumentParser:
     for action, text in (("clear", "no more faults"), ("show", "print the fault script")):
         aws_port_option(faults_actions.add_parser(action, help=text))
     faults.set_defaults(run=_faults)
+
+    sam_env = commands.add_parser(
+        "sam-env", help="SAM's --env-vars file for `sam local invoke` against the running stack"
+    )
+    sam_env.add_argument(
+        "--host",
+        default="host.docker.internal",
+        help="how the container reaches this machine: host.docker.internal (default), or "
+        "127.0.0.1 with `sam local invoke --docker-network host` (Linux)",
+    )
+    aws_port_option(sam_env)
+    sam_env.set_defaults(run=_sam_env)
     return parser
 
 
