@@ -481,6 +481,26 @@ def test_allowed_origins_pattern_and_rules_admit_only_what_settings_accept(
         assert load_settings({**environ, "ALLOWED_ORIGINS": origins}).allowed_origins
 
 
+def _first_column_names(markdown: str, header: str) -> set[str]:
+    """The `Backticked` names in the first column of the table whose header row is `header`."""
+    lines = markdown.splitlines()
+    rows = lines[lines.index(header) + 2 :]
+    names: set[str] = set()
+    for row in rows:
+        if not row.startswith("|"):
+            break
+        names |= set(re.findall(r"`([^`]+)`", row.split("|")[1]))
+    return names
+
+
+def test_deploy_docs_list_every_resource_and_output_of_the_template(template: Template) -> None:
+    deploy_md = (REPO / "docs" / "deploy.md").read_text(encoding="utf-8")
+    resources = _first_column_names(deploy_md, "| resource | what it is |")
+    assert resources == set(template["Resources"])
+    outputs = _first_column_names(deploy_md, "| output | use |")
+    assert outputs == set(template["Outputs"])
+
+
 def test_outputs_name_everything_an_operator_needs(template: Template) -> None:
     assert set(template["Outputs"]) == {
         "ApiUrl",
