@@ -14,6 +14,9 @@ STAMP := $(VENV)/.installed
 PY313_DIR := $(if $(PY313),$(dir $(PY313)),$(CURDIR)/$(BIN)/)
 PYTEST_ARGS ?=
 
+# The tests' and tools' default region below must not become a deploy's: `make deploy` runs
+# without it unless the caller set AWS_DEFAULT_REGION (samconfig.toml's or the profile's wins).
+REGION_FROM_CALLER := $(filter-out undefined,$(origin AWS_DEFAULT_REGION))
 export AWS_DEFAULT_REGION ?= us-east-1
 export AWS_EC2_METADATA_DISABLED := true
 export SAM_CLI_TELEMETRY := 0
@@ -86,7 +89,7 @@ build: $(DEPLOY_VENV)/.installed
 
 # Later deploys; the first one is `.venv-deploy/bin/sam deploy --guided` (docs/deploy.md).
 deploy: build
-	$(SAM) deploy
+	$(if $(REGION_FROM_CALLER),,env -u AWS_DEFAULT_REGION )$(SAM) deploy
 
 # Cold start, warm path, I/O and artifact size vs. a floor and a naive reference (docs/performance.md).
 # A few minutes; BENCH_ARGS=--quick for a short run.

@@ -1,5 +1,6 @@
 """docs/deploy.md's command blocks, run as an operator would paste them: the key prompt works in
-bash and zsh and keeps the key off every command line; every AWS CLI call names its region."""
+bash and zsh and keeps the key off every command line; every AWS CLI call names its region; and
+`make deploy` deploys to the operator's region, not the Makefile's default."""
 
 from __future__ import annotations
 
@@ -79,3 +80,22 @@ def test_every_aws_cli_call_in_the_deploy_guide_names_the_region() -> None:
                 assert '--region "$REGION"' in command, command
         if any("--region" in c for c in commands):
             assert re.search(r"^REGION=", block, flags=re.MULTILINE), block
+
+
+@pytest.mark.parametrize(
+    ("caller_region", "deploy_line"),
+    [
+        (None, "env -u AWS_DEFAULT_REGION .venv-deploy/bin/sam deploy"),
+        ("eu-west-1", ".venv-deploy/bin/sam deploy"),
+    ],
+)
+def test_make_deploy_never_deploys_to_the_makefiles_default_region(
+    caller_region: str | None, deploy_line: str
+) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "AWS_DEFAULT_REGION"}
+    if caller_region:
+        env["AWS_DEFAULT_REGION"] = caller_region
+    dry_run = subprocess.run(
+        ["make", "-n", "deploy"], cwd=REPO, env=env, capture_output=True, text=True, check=True
+    )
+    assert dry_run.stdout.splitlines()[-1] == deploy_line
