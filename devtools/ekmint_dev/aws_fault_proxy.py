@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import socket
 import threading
+import time
 from collections import Counter
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -40,6 +41,10 @@ ERRORS: dict[str, tuple[int, str]] = {
 # Not an AWS error: the call is forwarded and applied, then the connection is closed without an
 # answer, as when a network fault loses DynamoDB's answer. The SDK retries the same request.
 ANSWER_LOST = "AnswerLost"
+# Not an AWS error either: the call is not forwarded, and no answer comes for HANG_S seconds
+# (longer than any client's read timeout), as from an overloaded or unreachable endpoint.
+HANG = "Hang"
+HANG_S = 3.0
 
 
 @dataclass
@@ -51,8 +56,8 @@ class AwsFault:
     @classmethod
     def parse(cls, spec: dict[str, Any]) -> AwsFault:
         error = str(spec.get("error", "ThrottlingException"))
-        if error not in ERRORS and error != ANSWER_LOST:
-            choices = sorted([*ERRORS, ANSWER_LOST])
+        if error not in ERRORS and error not in (ANSWER_LOST, HANG):
+            choices = sorted([*ERRORS, ANSWER_LOST, HANG])
             raise ValueError(f"unknown error {error!r}; choose from {choices}")
         repeat = spec.get("repeat", 1)
         return cls(
@@ -151,6 +156,10 @@ class AwsFaultProxy:
                     return
                 target = self.headers.get("X-Amz-Target", f"{self.command} {self.path}")
                 fault = proxy._take_fault(target)
+                if fault is not None and fault.error == HANG:
+                    time.sleep(HANG_S)
+                    self.close_connection = True
+                    return
                 if fault is not None and fault.error != ANSWER_LOST:
                     status, aws_type = ERRORS[fault.error]
                     payload = {"__type": aws_type, "message": f"injected {fault.error}"}

@@ -40,7 +40,8 @@ if TYPE_CHECKING:
 AWS_CONFIG = Config(
     connect_timeout=AWS_CONNECT_TIMEOUT_S,
     read_timeout=AWS_READ_TIMEOUT_S,
-    retries={"mode": "standard", "max_attempts": AWS_MAX_ATTEMPTS},
+    # total_max_attempts counts the first call too; botocore's max_attempts would not.
+    retries={"mode": "standard", "total_max_attempts": AWS_MAX_ATTEMPTS},
     tcp_keepalive=True,
     # The function builds every request itself from validated settings; botocore's client-side
     # parameter validation would check them again on every call.
