@@ -31,10 +31,10 @@ const BUSY = new Set(['rate_limited', 'openai_api_unavailable']);
 /** @typedef {import('@openai/agents-realtime').RealtimeAgent} RealtimeAgent */
 /** @typedef {import('@openai/agents-realtime').RealtimeSessionOptions} RealtimeSessionOptions */
 
+/** @typedef {'RealtimeAgent' | 'RealtimeSession' | 'OpenAIRealtimeWebRTC' | 'OpenAIRealtimeWebSocket'} SdkPart */
 /**
  * The parts of `@openai/agents-realtime` the client uses (what build.sh bundles).
- * @typedef {Pick<typeof import('@openai/agents-realtime'),
- *   'RealtimeAgent' | 'RealtimeSession' | 'OpenAIRealtimeWebRTC' | 'OpenAIRealtimeWebSocket'>} AgentsSdk
+ * @typedef {Pick<typeof import('@openai/agents-realtime'), SdkPart>} AgentsSdk
  */
 
 /**
@@ -101,7 +101,7 @@ const BUSY = new Set(['rate_limited', 'openai_api_unavailable']);
 
 /**
  * @template D
- * @typedef {VoiceEvent & { readonly detail: D }} VoiceEventOf
+ * @typedef {VoiceEvent<D>} VoiceEventOf
  */
 
 /**
@@ -176,7 +176,11 @@ export class VoiceConnection extends EventTarget {
     /** Which SDK transport carries the session. @type {TransportKind} */
     this.transport = webrtc ? 'webrtc' : 'websocket';
     this.#unsupported = webrtc && this.#options.webrtc === undefined && !hasWebRtc;
-    /** Resolves on the first `connected`; rejects with the final `EkmintError`. */
+    /**
+     * Resolves on the first `connected`; rejects with the final `EkmintError` (`voice_closed`
+     * after close()).
+     * @type {Promise<void>}
+     */
     this.ready = new Promise((resolve, reject) => {
       this.#resolveReady = resolve;
       this.#rejectReady = reject;
@@ -552,15 +556,18 @@ export class VoiceConnection extends EventTarget {
   }
 }
 
-/** An Event with a `detail`, like CustomEvent (which Node 18 lacks without a flag). */
+/**
+ * An Event with a `detail`, like CustomEvent (which Node 18 lacks without a flag).
+ * @template [D=unknown]
+ */
 export class VoiceEvent extends Event {
   /**
    * @param {string} type
-   * @param {any} detail
+   * @param {D} detail
    */
   constructor(type, detail) {
     super(type);
-    /** @type {any} */
+    /** @type {D} */
     this.detail = detail;
   }
 }

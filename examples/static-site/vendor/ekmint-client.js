@@ -1,4 +1,4 @@
-/* ekmint client 0.1.0 bundled by clients/js/build.sh from clients/js/src; do not edit. */
+/* ekmint client 0.2.0 bundled by clients/js/build.sh from clients/js/src; do not edit. */
 
 // src/errors.js
 var ERROR_TEXT = {
@@ -828,7 +828,7 @@ var VoiceConnection = class extends EventTarget {
 var VoiceEvent = class extends Event {
   /**
    * @param {string} type
-   * @param {any} detail
+   * @param {D} detail
    */
   constructor(type, detail) {
     super(type);
@@ -927,6 +927,7 @@ export {
   EkmintError,
   RECONNECT_DELAYS_MS,
   VoiceConnection,
+  VoiceEvent,
   clockSkewMs,
   connectVoice,
   createEkmintClient,
