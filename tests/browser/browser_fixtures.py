@@ -87,6 +87,13 @@ class Stack:
     emulator_admin_url: str
     realtime_url: str | None  # the emulator's WebRTC calls URL, as the page learns it
     process: subprocess.Popen[bytes]
+    # A second origin in ALLOWED_ORIGINS, for apps served apart from the stack (a Vite build):
+    # their key requests are cross-origin, as in production.
+    app_port: int = 0
+
+    @property
+    def app_origin(self) -> str:
+        return f"http://127.0.0.1:{self.app_port}"
 
     # -- the client_secrets fault script (emulator.py) and its request log ------------------
     def set_mint_faults(self, faults: list[dict[str, Any]]) -> None:
@@ -144,7 +151,7 @@ def _realtime_url(url: str) -> str | None:
 def stack() -> Iterator[Stack]:
     from ekmint_dev import stack_info
 
-    port, aws_port = _free_port(), _free_port()
+    port, aws_port, app_port = _free_port(), _free_port(), _free_port()
     env = {
         key: value
         for key, value in os.environ.items()
@@ -153,6 +160,8 @@ def stack() -> Iterator[Stack]:
     }
     # One browser on 127.0.0.1 asks for many keys; the anonymous quota (3/min) would stop it.
     env |= {"QUOTA_PER_MINUTE": "10000", "QUOTA_PER_DAY": "100000", "GLOBAL_DAILY_CAP": "0"}
+    own = [f"http://localhost:{port}", f"http://127.0.0.1:{port}"]
+    env["ALLOWED_ORIGINS"] = ",".join([*own, f"http://127.0.0.1:{app_port}"])
     STACK_LOG.parent.mkdir(parents=True, exist_ok=True)
     with STACK_LOG.open("wb") as log:
         command = [sys.executable, "-m", "ekmint_dev.cli", "dev"]
@@ -168,7 +177,7 @@ def stack() -> Iterator[Stack]:
         _wait_until_up(url, process)
         info = stack_info.find(aws_port)
         assert info is not None and info.emulator_admin_url, "the stack should use its emulator"
-        yield Stack(url, info.emulator_admin_url, _realtime_url(url), process)
+        yield Stack(url, info.emulator_admin_url, _realtime_url(url), process, app_port)
     finally:
         process.terminate()
         try:
