@@ -65,6 +65,8 @@ def build(example: str, stack: Stack, out: Path, mode: str = "production") -> Pa
     npm_ci(folder, ("node_modules/.bin/vite", "node_modules/@ekmint/client/package.json"))
     refresh_client(folder / "node_modules" / "@ekmint" / "client")
     env = os.environ | {
+        # React's development build (StrictMode's double effects) needs NODE_ENV, not only --mode.
+        "NODE_ENV": mode,
         "VITE_EKMINT_URL": f"{stack.url}/api/client-secret",
         "VITE_REALTIME_URL": stack.realtime_url or "",
     }
@@ -202,6 +204,8 @@ def test_react_hook_under_strict_mode_connects_once_and_cleans_up(
     page = open_app(browser, react_app)
     page.click("#toggle")
     page.wait_for_selector("#state:text-is('connected')")
+    # StrictMode ran the effect twice: two sessions, the first closed by the cleanup at once.
+    assert page.evaluate("window.ekmintSessions") == 2
     assert page.query_selector("#error") is None
     assert page.inner_text("#voice") == "marin"
     # StrictMode's first mount was cleaned up: one key, one call, one live microphone.

@@ -10,16 +10,12 @@ const ekmint = createEkmintClient({
   voice: { realtimeUrl: import.meta.env.VITE_REALTIME_URL || undefined },
 });
 
-function VoicePanel() {
-  const [enabled, setEnabled] = useState(false);
-  const { voice, state, error, serverSession } = useEkmintVoice(ekmint, { enabled });
+/** Talks while mounted: StrictMode mounts it, cleans up and mounts it again in development. */
+function Conversation() {
+  const { voice, state, error, serverSession } = useEkmintVoice(ekmint);
   const [muted, setMuted] = useState(false);
   return (
-    <main>
-      <h1>Talk to the assistant</h1>
-      <button id="toggle" type="button" onClick={() => setEnabled(!enabled)}>
-        {enabled ? 'Stop' : 'Start'}
-      </button>
+    <section>
       <button
         id="mute"
         type="button"
@@ -42,13 +38,26 @@ function VoicePanel() {
           <strong>{error.message}</strong> {error.action} (<code id="error-code">{error.code}</code>)
         </p>
       )}
+    </section>
+  );
+}
+
+function App() {
+  const [talking, setTalking] = useState(false);
+  return (
+    <main>
+      <h1>Talk to the assistant</h1>
+      <button id="toggle" type="button" onClick={() => setTalking(!talking)}>
+        {talking ? 'Stop' : 'Start'}
+      </button>
+      {talking ? <Conversation /> : <p>Status: <output id="state">idle</output></p>}
     </main>
   );
 }
 
 createRoot(document.getElementById('root')).render(
   <StrictMode>
-    <VoicePanel />
+    <App />
   </StrictMode>,
 );
 document.body.dataset.ready = 'true';

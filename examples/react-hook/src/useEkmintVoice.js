@@ -8,9 +8,10 @@ import { useEffect, useState } from 'react';
 
 /**
  * @param {ReturnType<import('@ekmint/client').createEkmintClient>} ekmint
- * @param {{ enabled: boolean, options?: Omit<import('@ekmint/client').VoiceOptions, 'keySource'> }} settings
+ * @param {{ enabled?: boolean, options?: Omit<import('@ekmint/client').VoiceOptions, 'keySource'> }} [settings]
+ *   `enabled` (default true): talk while the component is mounted and this is true
  */
-export function useEkmintVoice(ekmint, { enabled, options }) {
+export function useEkmintVoice(ekmint, { enabled = true, options } = {}) {
   const [voice, setVoice] = useState(/** @type {import('@ekmint/client').VoiceConnection | null} */ (null));
   const [state, setState] = useState(/** @type {import('@ekmint/client').VoiceState} */ ('idle'));
   const [error, setError] = useState(/** @type {import('@ekmint/client').EkmintError | null} */ (null));
@@ -19,6 +20,7 @@ export function useEkmintVoice(ekmint, { enabled, options }) {
   useEffect(() => {
     if (!enabled) return undefined;
     const connection = ekmint.connectVoice(options);
+    window.ekmintSessions = (window.ekmintSessions ?? 0) + 1; // for the example's browser test
     setVoice(connection);
     setError(null);
     connection.addEventListener('statechange', (event) => setState(event.detail.state));
