@@ -88,6 +88,9 @@ def test_voice_connects_and_shows_the_emulators_session(
     calls = voice_stack.calls()
     assert len(events_of(calls, "answered")) == len(events_of(calls, "connected")) == 1
     assert events_of(calls, "session.update")
+    # The page's agent has a tool, made with the `tool` its SDK bundle exports.
+    sdk_tool = page.evaluate("import('@openai/agents-realtime').then((sdk) => typeof sdk.tool)")
+    assert sdk_tool == "function"
     screenshot(page, "voice-connected")
 
 
