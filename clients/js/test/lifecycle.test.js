@@ -114,6 +114,7 @@ describe('bug 2: one caller abandoning its key request', () => {
     assert.equal(requests.length, 1, 'still one request for both callers');
   });
 
+  // A guard for the fix, not a failure of the old code: the request must still end when nobody waits.
   it('abandons the request when every caller has left', async () => {
     /** @type {AbortSignal | undefined} */
     let seen;
@@ -283,6 +284,8 @@ describe('bug 6: a 429 with a long Retry-After during a reconnect', () => {
   });
 });
 
+// Bug 7's fix is on the server (Date in Access-Control-Expose-Headers: tests/unit/test_cors.py,
+// and tests/browser/test_examples.py reads it cross-origin in Chromium); this is the client half.
 describe('bug 7: clock skew from the Date header', () => {
   it('corrects the expiry by the server clock when Date is readable', async () => {
     const clock = fakeClock();
