@@ -468,6 +468,7 @@ export class VoiceConnection extends EventTarget {
 
   /** @param {any} event */
   #onServerEvent(event) {
+    if (this.#closed) return; // a hung-up session's last events are no news to the page
     if (event?.type === 'session.created' || event?.type === 'session.updated') {
       this.#emit('session', { type: event.type, session: event.session });
     }

@@ -750,6 +750,7 @@ var VoiceConnection = class extends EventTarget {
   }
   /** @param {any} event */
   #onServerEvent(event) {
+    if (this.#closed) return;
     if (event?.type === "session.created" || event?.type === "session.updated") {
       this.#emit("session", { type: event.type, session: event.session });
     }
