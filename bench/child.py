@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
     Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
-# Lambda's runtime sets this per invocation when tracing is active; the function's tracer reads it.
+# Lambda's runtime sets this per invocation when tracing is active (Powertools' Logger reads it).
 TRACE_HEADER = "Root=1-{epoch:08x}-{rand};Parent={parent};Sampled={sampled}"
 # Lambda's default sampling rule: the first request in each second, then 5% of the others.
 SAMPLED_FRACTION = 0.05

@@ -305,8 +305,8 @@ def print_table(report: dict[str, Any], memory_mb: int) -> None:
     out += cost_rows(report, memory_mb)
     out.append(
         "\n* realistic: each AWS call 10 ms, each OpenAI call 150 ms, 50 ms (TCP+TLS) on each new"
-        " OpenAI connection.\n  ekmint is traced (X-Ray, Lambda's default sampling: 1/s + 5%);"
-        " the references are not.\n  Prices: " + PRICE_NOTE + "."
+        " OpenAI connection.\n  ekmint gets Lambda's trace header (Tracing: Active) and has no"
+        " tracer of its own; the references get none.\n  Prices: " + PRICE_NOTE + "."
     )
     print("\n".join(out))
 
