@@ -1,8 +1,9 @@
 """The mint's collaborators, built once per execution environment from the settings.
 
 `build_dependencies` is the one place that turns settings into clients: the handler calls it at
-module scope, tests call it with their own environment (a moto server's endpoint, the emulator's
-URL) and get the same wiring. Building opens no connection and starts no thread.
+module scope, and tests get the same wiring by importing the handler with their own environment
+(a moto server's endpoint, the emulator's URL). Building opens no connection and starts no
+thread.
 
 - AWS through boto3 clients on one botocore session, with an explicit `Config`: standard retry
   mode (3 attempts, backing off on throttling), short timeouts so a sick dependency cannot eat
@@ -49,7 +50,7 @@ AWS_CONFIG = Config(
     parameter_validation=False,
     # A fixed User-Agent: botocore otherwise rebuilds its full one (SDK, OS, language, config
     # and feature metadata, each component sanitised character by character) twice per call,
-    # ~0.3 ms of a warm mint's CPU (docs/performance.md); a supplied one is a plain join.
+    # ~0.2 ms of a warm mint's CPU (docs/performance.md); a supplied one is a plain join.
     user_agent=f"ekmint/0.1 Botocore/{botocore.__version__} Python/{platform.python_version()}",
 )
 # One connection per mint at a time (Lambda runs one request per environment); a second kept

@@ -83,23 +83,28 @@ def _withheld() -> AuditUnavailable:
     )
 
 
+def _trusted_viewer_ip(deps: MintDeps, decision: _Decision) -> str | None:
+    """The viewer's IP when a trusted edge vouches for it (edge.py); None otherwise."""
+    if deps.edge is None or deps.settings.auth_mode == "jwt":
+        return None
+    try:
+        viewer_ip, why = deps.edge.viewer_ip(decision.incoming.headers)
+    except Exception as exc:
+        raise SecretUnusable(f"reading the edge secret failed: {type(exc).__name__}") from None
+    decision.viewer_ip_trusted = viewer_ip is not None
+    if why not in ("trusted", "no viewer header"):
+        # A spoofed or broken header: ignored (the source IP is the principal), and said.
+        deps.logger.warning("viewer address not trusted", extra={"edge_reason": why})
+    return viewer_ip
+
+
 def _decide(
     incoming: Incoming, deps: MintDeps, deadline: Deadline, decision: _Decision
 ) -> tuple[ClientSecretAnswer, str]:
     settings = deps.settings
     check_origin(incoming, settings.allowed_origins)
-    viewer_ip = None
-    if deps.edge is not None and settings.auth_mode != "jwt":
-        try:
-            viewer_ip, why = deps.edge.viewer_ip(incoming.headers)
-        except Exception as exc:
-            raise SecretUnusable(f"reading the edge secret failed: {type(exc).__name__}") from None
-        decision.viewer_ip_trusted = viewer_ip is not None
-        if why not in ("trusted", "no viewer header"):
-            # A spoofed or broken header: ignored (the source IP is the principal), and said.
-            deps.logger.warning("viewer address not trusted", extra={"edge_reason": why})
     decision.principal, decision.principal_type = principal_of(
-        incoming, settings.auth_mode, viewer_ip
+        incoming, settings.auth_mode, _trusted_viewer_ip(deps, decision)
     )
     check_body(incoming, settings.max_body_bytes)
     effective = apply_policy(parse_request(incoming.body), settings.session_policy)
@@ -211,7 +216,6 @@ def _record(
         )
     if isinstance(error, SecretUnusable):
         deps.logger.error("secret unusable", extra={"secret_error": error.detail})
-    phases = decision.phases_ms
     try:
         with _phase(deps, decision, "audit"):
             audit.write(deps.dynamodb, deps.settings.audit_table_name, record)
@@ -235,12 +239,13 @@ def _record(
             extra={
                 "audit": record.model_dump(exclude_none=True),
                 "audit_error": str(exc)[:300],
-                "phases_ms": phases,
+                "phases_ms": decision.phases_ms,
             },
         )
     else:
         deps.logger.info(
-            "audit", extra={"audit": record.model_dump(exclude_none=True), "phases_ms": phases}
+            "audit",
+            extra={"audit": record.model_dump(exclude_none=True), "phases_ms": decision.phases_ms},
         )
     if deps.metrics is not None:
         record_metrics(deps.metrics, record, stored=stored)
