@@ -112,7 +112,8 @@ class Stack:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
-            pytest.fail(f"the stack did not stop within {STOP_TIMEOUT_S} s of SIGTERM")
+            tail = self.log()[-3000:]
+            pytest.fail(f"the stack did not stop within {STOP_TIMEOUT_S} s of SIGTERM:\n{tail}")
         took_s = time.monotonic() - started
         deadline = time.monotonic() + 2
         while any(_alive(pid) for pid in pids) and time.monotonic() < deadline:

@@ -153,7 +153,7 @@ def test_body_over_the_handlers_limit_is_413_from_the_handler(stack: Stack) -> N
 def test_body_over_api_gateways_limit_is_413_before_the_function(stack: Stack) -> None:
     with socket.create_connection(("127.0.0.1", stack.port), timeout=5) as sock:
         sock.sendall(
-            b"POST /api/client-secret HTTP/1.1\r\nHost: x\r\n"
+            b"POST /api/client-secret HTTP/1.1\r\nHost: 127.0.0.1\r\n"
             b"Content-Type: application/json\r\nContent-Length: 11000000\r\n\r\n"
         )
         answer = b"".join(iter(lambda: sock.recv(4096), b"")).decode()  # until it closes
@@ -169,7 +169,9 @@ def test_static_site_files_are_served_without_traversal(stack: Stack) -> None:
     assert answer.status_code == 200
     assert answer.headers["content-type"].startswith("text/html")
     with socket.create_connection(("127.0.0.1", stack.port), timeout=5) as sock:
-        sock.sendall(b"GET /../pyproject.toml HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        sock.sendall(
+            b"GET /../pyproject.toml HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+        )
         assert sock.recv(4096).startswith(b"HTTP/1.1 404")
 
 
