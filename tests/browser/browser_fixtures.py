@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support import REPO
+from support import REPO, find_leaks
 
 CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOTS = REPO / "artifacts" / "screenshots"
@@ -172,10 +172,17 @@ def stack() -> Iterator[Stack]:
     finally:
         process.terminate()
         try:
-            process.wait(timeout=10)
+            code: int | None = process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+            code = None
+        # As stack_harness.Stack.stop does for the other stacks: a clean exit, and no secret
+        # in anything the stack printed (this log is not part of any test's captured output).
+        log = STACK_LOG.read_text(errors="replace")
+        leaks = find_leaks(log)
+        assert not leaks, f"{STACK_LOG} holds {sorted(set(leaks))}"
+        assert code == 0, f"the browser tests' stack ended with {code}:\n{log[-3000:]}"
 
 
 @pytest.fixture

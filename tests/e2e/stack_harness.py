@@ -101,8 +101,9 @@ class Stack:
     def worker_pids(self) -> set[int]:
         return {int(pid) for pid in WORKER_PID.findall(self.log())}
 
-    def stop(self) -> None:
-        """SIGTERM; then exit 0 within STOP_TIMEOUT_S, no child left, no leak in the output."""
+    def stop(self) -> float:
+        """SIGTERM; then exit 0 within STOP_TIMEOUT_S, no child left, no leak in the output.
+        Returns the seconds it took to stop."""
         pids = self.worker_pids() | set(_children_of(self.process.pid))
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
@@ -124,6 +125,7 @@ class Stack:
         assert not left, f"processes left behind: {left}"
         assert not leaks, f"the stack's output holds {sorted(set(leaks))}"
         assert took_s < STOP_TIMEOUT_S
+        return took_s
 
 
 def run_cli(
