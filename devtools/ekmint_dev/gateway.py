@@ -13,6 +13,8 @@ It does what API Gateway does before and after the function, and nothing more:
   after 30 s (503); a function error (unhandled exception, crash, timeout) is 500.
 Local additions, documented in docs/local.md: the demo page's files at `/`, the local JWT
 issuer's discovery documents, and `x-local-env-id` / `x-local-cold-start` headers.
+Local restrictions (local_http.py, for the browser beside the stack): loopback Host names only,
+CORS on the API route only, and no state-changing request from a foreign Origin elsewhere.
 """
 
 from __future__ import annotations

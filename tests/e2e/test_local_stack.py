@@ -4,6 +4,7 @@ the emulator), driven over HTTP and through the `ekmint` CLI, as a developer wou
 from __future__ import annotations
 
 import json
+import re
 import signal
 import socket
 import time
@@ -196,9 +197,12 @@ def test_invoke_prints_each_events_response_like_sam_local_invoke(stack: Stack) 
     paths = [f"events/{name}.json" for name in names]
     run = stack.cli("invoke", *paths, "--env-vars", "events/env.json")
     assert run.returncode == 0, run.stderr[-2000:]
-    statuses = [json.loads(line)["statusCode"] for line in run.stdout.splitlines()]
+    answers = [json.loads(line) for line in run.stdout.splitlines()]
+    statuses = [answer["statusCode"] for answer in answers]
     assert dict(zip(names, statuses, strict=True)) == EVENT_STATUS
     assert "using the local stack" in run.stderr
+    minted = json.loads(answers[names.index("mint")]["body"])["value"]
+    assert re.fullmatch(r"ek_\.\.\.[A-Za-z0-9_-]{4}", minted), "shown masked"
 
 
 def test_invoke_without_a_running_stack_starts_its_own_aws_and_emulator() -> None:
