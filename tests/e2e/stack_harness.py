@@ -16,7 +16,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -75,6 +75,16 @@ class Stack:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
+
+    def log_lines(self, predicate: Callable[[str], bool], timeout_s: float = 5.0) -> list[str]:
+        """The log's lines that match, once there is one or the timeout passes: the stack writes
+        its lines from other threads and processes, a moment after its answer."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            found = [line for line in self.log().splitlines() if predicate(line)]
+            if found or time.monotonic() > deadline:
+                return found
+            time.sleep(0.05)
 
     def cli(self, *args: str, timeout_s: float = 60) -> subprocess.CompletedProcess[str]:
         ports = {"LOCAL_AWS_PORT": str(self.aws_port), "PORT": str(self.port)}
