@@ -1,7 +1,6 @@
-"""Fixtures for the real parts (moto server, the OpenAI emulator) and the run-wide secret scan.
+"""Fixtures for the real parts (moto server, the OpenAI emulator).
 
-Every test's captured output (stdout, stderr, logs) is scanned for the fake OpenAI keys and for
-any `ek_` value; a test whose output holds one fails, whatever it asserted.
+The run-wide secret scan (every channel a test prints to) is the plugin in secret_scan.py.
 """
 
 from __future__ import annotations
@@ -13,20 +12,9 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from support import OPENAI_KEY, HandlerFactory, base_env, find_leaks
+from support import OPENAI_KEY, HandlerFactory, base_env
 
 from ekmint_dev.local_aws import LocalNames, MotoServer, provision
-
-
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
-    outcome = yield
-    report = outcome.get_result()  # type: ignore[attr-defined]
-    captured = "\n".join(content for _, content in report.sections)
-    leaks = find_leaks(captured)
-    if leaks and report.outcome != "failed":
-        report.outcome = "failed"
-        report.longrepr = f"secret hygiene: the test's output contains {sorted(set(leaks))}"
 
 
 @pytest.fixture(scope="session")

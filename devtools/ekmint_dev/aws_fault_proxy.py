@@ -12,15 +12,15 @@ retry mode and error parsing run exactly as they do against AWS.
 from __future__ import annotations
 
 import json
-import socket
 import threading
 import time
 from collections import Counter
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
+
+from .local_http import LocalHTTPServer, LocalRequestHandler, without_cors
 
 ADMIN_PREFIX = "/_aws_faults"
 # What AWS answers for each error type (JSON protocol): status and __type.
@@ -74,8 +74,7 @@ class AwsFaultProxy:
         self._calls: Counter[str] = Counter()
         self._lock = threading.Lock()
         self._client = httpx.Client(base_url=self.upstream_url, timeout=30)
-        self._server = ThreadingHTTPServer((host, port), self._handler_class())
-        self._server.daemon_threads = True
+        self._server = LocalHTTPServer((host, port), self._handler_class())
         self.url = f"http://{host}:{self._server.server_address[1]}"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
@@ -116,21 +115,12 @@ class AwsFaultProxy:
                 return fault
         return None
 
-    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+    def _handler_class(self) -> type[LocalRequestHandler]:
         proxy = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def setup(self) -> None:
-                super().setup()
-                # Headers and body go out in two writes; without NODELAY, Nagle's algorithm and
-                # the client's delayed ACK hold the second one back ~40 ms on every call.
-                self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                # Quiet: request lines would add noise to every test's output.
-                pass
+        class Handler(LocalRequestHandler):
+            # No browser needs the proxy: it serves only the SDK's calls and curl (local_http.py).
+            refuse_cross_site = True
 
             def _send(self, status: int, body: bytes, headers: dict[str, str]) -> None:
                 self.send_response(status)
@@ -149,6 +139,8 @@ class AwsFaultProxy:
                 self._send(200, answer, {"Content-Type": "application/json"})
 
             def _forward(self) -> None:
+                if self.guard():
+                    return
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
                 if self.path.startswith(ADMIN_PREFIX):
@@ -177,13 +169,14 @@ class AwsFaultProxy:
                 if fault is not None:  # ANSWER_LOST: applied upstream, the answer never arrives
                     self.close_connection = True
                     return
+                # moto's CORS grants (every origin) stop here: no page may read AWS answers.
                 keep = {
                     k: v
-                    for k, v in answer.headers.items()
+                    for k, v in without_cors(answer.headers.items())
                     if k.lower() not in skip | {"content-encoding", "date", "server"}
                 }
                 self._send(answer.status_code, answer.content, keep)
 
-            do_GET = do_POST = do_PUT = do_DELETE = _forward
+            do_GET = do_POST = do_PUT = do_DELETE = do_OPTIONS = do_HEAD = _forward
 
         return Handler

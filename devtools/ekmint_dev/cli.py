@@ -104,7 +104,7 @@ def _dev(args: argparse.Namespace) -> int:
 def _invoke(args: argparse.Namespace) -> int:
     from .local_invoke import run
 
-    return run(args.events, args.env_vars, args.aws_port)
+    return run(args.events, args.env_vars, args.aws_port, show_keys=args.show_keys)
 
 
 # -- audit -------------------------------------------------------------------------------
@@ -296,6 +296,11 @@ def build_parser() -> argparse.ArgumentParser:
     invoke.add_argument("events", nargs="+", type=Path, metavar="EVENT", help="event JSON file")
     invoke.add_argument(
         "--env-vars", type=Path, help='SAM\'s env file: {"Parameters": {…}, "MintFunction": {…}}'
+    )
+    invoke.add_argument(
+        "--show-keys",
+        action="store_true",
+        help="print minted ek_ values whole (by default ek_... and their last four characters)",
     )
     aws_port_option(invoke)
     invoke.set_defaults(run=_invoke)

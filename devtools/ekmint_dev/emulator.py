@@ -36,14 +36,14 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from socketserver import TCPServer
 from types import TracebackType
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Self, TypeVar, get_args
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 from pydantic_core import ErrorDetails
+
+from .local_http import LocalHTTPServer, LocalRequestHandler, without_cors
 
 if TYPE_CHECKING:
     from .realtime_peer import RealtimePeer
@@ -942,8 +942,12 @@ _PARTIAL_ANSWERS: dict[str, bytes] = {
 }
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+# Browsers call this route as they call OpenAI's (the demo page's WebRTC offer): the one route
+# where the stack's allowed origins may POST and read the answer (local_http.py).
+_BROWSER_PATHS = frozenset({"/v1/realtime/calls"})
+
+
+class _Handler(LocalRequestHandler):
     server: _Server
 
     def do_GET(self) -> None:
@@ -977,6 +981,8 @@ class _Handler(BaseHTTPRequestHandler):
         started = time.monotonic()
         request_id = _new_request_id()
         path = urlsplit(self.path).path
+        if self.guard(allowed_origins=self._browser_origins(path)):
+            return
         raw = self._read_body(request_id)
         if raw is None:
             return
@@ -1068,12 +1074,18 @@ class _Handler(BaseHTTPRequestHandler):
         self.close_connection = True
         return entry
 
+    def _browser_origins(self, path: str) -> Sequence[str]:
+        return self.server.browser_origins if path.rstrip("/") in _BROWSER_PATHS else ()
+
     def _send(self, reply: Reply, request_id: str) -> None:
         self.send_response(reply.status)
         self.send_header("content-type", reply.content_type)
         self.send_header("content-length", str(len(reply.body)))
         self.send_header("x-request-id", request_id)
-        for name, value in reply.headers:
+        headers: Iterable[tuple[str, str]] = reply.headers
+        if self.headers.get("origin") not in self._browser_origins(urlsplit(self.path).path):
+            headers = without_cors(headers)  # no other page may read an answer
+        for name, value in headers:
             self.send_header(name, value)
         self.end_headers()
         self.wfile.write(reply.body)
@@ -1116,26 +1128,17 @@ def _peer_closed(sock: socket.socket) -> bool:
         return True
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    # stop() closes the connections itself; the default join would wait for every idle
-    # keep-alive client to hang up.
-    block_on_close = False
-
-    def __init__(self, address: tuple[str, int], state: _State) -> None:
+class _Server(LocalHTTPServer):
+    def __init__(
+        self, address: tuple[str, int], state: _State, browser_origins: Sequence[str] = ()
+    ) -> None:
         self.state = state
+        self.browser_origins = tuple(browser_origins)
         self.realtime: RealtimePeer | None = None  # set by Emulator.start()
         self._connections_lock = threading.Lock()
         self._connections: set[socket.socket] = set()
         self.connections_accepted = 0
         super().__init__(address, _Handler)
-
-    def server_bind(self) -> None:
-        # HTTPServer.server_bind resolves the host's FQDN, which can stall on DNS.
-        TCPServer.server_bind(self)
-        host, port = self.server_address[:2]
-        self.server_name = str(host)
-        self.server_port = int(port)
 
     def get_request(self) -> tuple[Any, Any]:
         sock, address = super().get_request()
@@ -1188,13 +1191,16 @@ class Emulator:
         port: int = 0,
         latency_ms: tuple[float, float] = (0, 0),
         realtime: bool = True,
+        *,
+        browser_origins: Sequence[str] = (),
     ) -> None:
+        """`browser_origins`: the pages that may post WebRTC offers (the stack's own)."""
         _require_loopback(host)
         self._realtime = realtime
         self._initial_api_keys = tuple(api_keys)
         self._initial_latency_ms = latency_ms
         self._state = _State(api_keys, latency_ms)
-        self._server = _Server((host, port), self._state)
+        self._server = _Server((host, port), self._state, browser_origins)
         bound_port = self._server.server_port
         self.url = f"http://{host}:{bound_port}/v1"
         self.admin_url = f"http://{host}:{bound_port}{ADMIN_PREFIX}"

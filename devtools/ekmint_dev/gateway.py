@@ -13,6 +13,8 @@ It does what API Gateway does before and after the function, and nothing more:
   after 30 s (503); a function error (unhandled exception, crash, timeout) is 500.
 Local additions, documented in docs/local.md: the demo page's files at `/`, the local JWT
 issuer's discovery documents, and `x-local-env-id` / `x-local-cold-start` headers.
+Local restrictions (local_http.py, for the browser beside the stack): loopback Host names only,
+CORS on the API route only, and no state-changing request from a foreign Origin elsewhere.
 """
 
 from __future__ import annotations
@@ -20,21 +22,19 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
-import socket
 import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from socketserver import TCPServer
 from typing import Any
 from urllib.parse import urlsplit
 
 from . import static_site
 from .events import http_api_event
 from .jwt_local import Denied, JwtAuthorizer
+from .local_http import LocalHTTPServer, LocalRequestHandler, refusal, refusal_body
 from .workers import FunctionError, Invocation, PoolBusy, PoolStopped
 
 ROUTE_METHOD = "POST"
@@ -129,23 +129,10 @@ def integration_answer(result: Any) -> tuple[int, list[tuple[str, str]], bytes]:
     return status, headers, body
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
-    # socketserver's default listen backlog is 5: a burst of browsers or a load test overflows
-    # it, and on a busy machine the kernel then resets connections it could not queue.
-    request_queue_size = 128
-
+class _Server(LocalHTTPServer):
     def __init__(self, address: tuple[str, int], gateway: Gateway) -> None:
         self.gateway = gateway
         super().__init__(address, _Handler)
-
-    def server_bind(self) -> None:
-        # HTTPServer.server_bind looks up the host's FQDN, which can stall on DNS.
-        TCPServer.server_bind(self)
-        host, port = self.server_address[:2]
-        self.server_name = str(host)
-        self.server_port = int(port)
 
 
 class Gateway:
@@ -197,9 +184,19 @@ class Gateway:
         split = urlsplit(target)
         path = split.path or "/"
         origin = _first(headers, "origin")
+        api_route = path == ROUTE_PATH
+        # The local guard (local_http.py): loopback Host names only; a foreign Origin may not
+        # change state, except on the API route, where the function's own origin check answers
+        # (403 origin_not_allowed), as it does behind API Gateway.
+        why = refusal(method, headers, self.port, check_origin=not api_route)
+        if why is not None:
+            return Answer(
+                403, [("content-type", "application/json")], refusal_body(why), f"guard ({why})"
+            )
         if method == "OPTIONS":
-            # CORS is configured on the HttpApi, so API Gateway answers every OPTIONS itself.
-            preflight = self.config.cors.preflight_headers(origin)
+            # CORS is configured on the HttpApi, so API Gateway answers every OPTIONS itself;
+            # locally only the API route grants anything (no page may read the others).
+            preflight = self.config.cors.preflight_headers(origin) if api_route else []
             granted = "granted" if preflight else "no grant"
             return Answer(204, preflight, b"", f"gateway (CORS preflight, {granted})")
         if (method, path) == (ROUTE_METHOD, ROUTE_PATH):
@@ -216,7 +213,7 @@ class Gateway:
             )
         else:
             answer = _gateway_answer(404, "Not Found", "no route")
-        answer.headers = self._with_cors(answer.headers, origin)
+        answer.headers = self._with_cors(answer.headers, origin if api_route else None)
         return answer
 
     def _static(self, path: str) -> static_site.StaticFile | None:
@@ -304,8 +301,7 @@ def _api_request_id() -> str:
     return base64.b64encode(uuid.uuid4().bytes).decode()[:14] + "="
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class _Handler(LocalRequestHandler):
     server: _Server
 
     def version_string(self) -> str:
@@ -345,10 +341,6 @@ class _Handler(BaseHTTPRequestHandler):
         self.close_connection = True
         phrase = self.responses.get(code, ("Error",))[0]
         self._send(_gateway_answer(code, phrase, f"unreadable request: {message or phrase}"))
-
-    def log_message(self, format: str, *args: Any) -> None:
-        # Our own log line (below) replaces http.server's, which would print the full target.
-        return
 
     def _dispatch(self) -> None:
         gateway = self.server.gateway
@@ -417,10 +409,3 @@ class _Handler(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             with contextlib.suppress(OSError):
                 self.wfile.write(answer.body)
-
-    def setup(self) -> None:
-        super().setup()
-        # Headers and body are written separately; without this Nagle's algorithm holds the
-        # body back until the client's delayed ACK (~40 ms a request on Linux loopback).
-        with contextlib.suppress(OSError):
-            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import socket
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -122,31 +123,36 @@ def _require_free(port: int) -> None:
 
 
 class MotoServer:
-    """moto's threaded server on loopback; `url` is what AWS_ENDPOINT_URL points at."""
+    """moto's threaded server on loopback, in this process, behind the local guard
+    (moto_server.py); `url` is what AWS_ENDPOINT_URL points at."""
 
     def __init__(self, port: int = 0) -> None:
-        from moto.server import ThreadedMotoServer
-
-        from .moto_atomic import serialise_calls
-
-        # Conditional writes must be atomic, as in DynamoDB (moto_atomic.py says why).
-        serialise_calls()
         self.port = port or free_port()
-        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
         self.url = f"http://127.0.0.1:{self.port}"
+        self._server: Any = None
+        self._thread: threading.Thread | None = None
 
     def start(self) -> MotoServer:
-        # A taken port would make start() wait forever (the thread never signals ready).
-        _require_free(self.port)
-        self._server.start()
+        from .moto_server import build_server
+
+        _require_free(self.port)  # named in the error, rather than werkzeug's
+        self._server = build_server("127.0.0.1", self.port)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.1},
+            name="ekmint-moto",
+            daemon=True,
+        )
+        self._thread.start()
         return self
 
     def stop(self) -> None:
-        self._server.stop()
+        if self._server is None:
+            return
+        self._server.shutdown()
         # shutdown() stops serving but keeps the socket; close it so the port is free at once.
-        inner = getattr(self._server, "_server", None)
-        if inner is not None:
-            inner.server_close()
+        self._server.server_close()
+        self._server = None
 
     def reset(self) -> None:
         """Forget every resource (moto's own reset route)."""
@@ -184,7 +190,7 @@ class MotoProcess:
             [
                 sys.executable,
                 "-m",
-                "ekmint_dev.moto_atomic",
+                "ekmint_dev.moto_server",
                 "-H",
                 "127.0.0.1",
                 "-p",

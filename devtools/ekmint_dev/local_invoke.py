@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import secrets
 import sys
 import uuid
@@ -36,6 +37,8 @@ from .stack_info import DEFAULT_PORT
 from .workers import EnvironmentPool, FunctionError, FunctionSpec
 
 # Longer than the function's own timeout: this waits for a free environment, and there is one.
+# A minted client secret (OpenAI: "ek_" and a url-safe token).
+EK_VALUE = re.compile(r"ek_[A-Za-z0-9_\-]{8,}")
 WAIT_S = 120.0
 
 
@@ -72,6 +75,7 @@ def run(
     out: TextIO = sys.stdout,
     err: TextIO = sys.stderr,
     environ: Mapping[str, str] | None = None,
+    show_keys: bool = False,
 ) -> int:
     """Print one response JSON line per event (logs go to `err`); 0 if every one was
     answered, 1 on a function error, 2 on a bad setting or file."""
@@ -136,11 +140,18 @@ def run(
             spec, 1, log_sink=err, announce=lambda line: print(line, file=err, flush=True)
         )
         resources.callback(pool.stop)
-        return _invoke_all(pool, events, out)
+        return _invoke_all(pool, events, out, show_keys=show_keys)
     return 1  # not reached: ExitStack does not swallow exceptions, but mypy cannot know
 
 
-def _invoke_all(pool: EnvironmentPool, events: Sequence[Any], out: TextIO) -> int:
+def mask_keys(text: str) -> str:
+    """Each ek_ value as "ek_..." and its last four characters (the demo page's ek_…abcd)."""
+    return EK_VALUE.sub(lambda match: f"ek_...{match.group()[-4:]}", text)
+
+
+def _invoke_all(
+    pool: EnvironmentPool, events: Sequence[Any], out: TextIO, *, show_keys: bool
+) -> int:
     status = 0
     for event in events:
         try:
@@ -150,6 +161,9 @@ def _invoke_all(pool: EnvironmentPool, events: Sequence[Any], out: TextIO) -> in
             # What `sam local invoke` prints for a function error.
             answer = {"errorType": error.error_type, "errorMessage": error.message}
             status = 1
-        out.write(json.dumps(answer) + "\n")
+        line = json.dumps(answer)
+        # A live ek_ value can open a paid session until it expires: kept out of terminal
+        # scrollback and CI logs unless asked for (--show-keys).
+        out.write((line if show_keys else mask_keys(line)) + "\n")
         out.flush()
     return status

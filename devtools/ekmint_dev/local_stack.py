@@ -205,7 +205,10 @@ class LocalStack:
         # writes) can be scripted while the stack runs; `aws --endpoint-url` still goes to moto.
         self.aws_proxy = AwsFaultProxy(self.moto.url).start()
         if self.uses_emulator:
-            self.emulator = Emulator(api_keys=[upstream_key]).start()
+            # The pages the gateway lets mint keys may also post their WebRTC offers.
+            self.emulator = Emulator(
+                api_keys=[upstream_key], browser_origins=self.settings.allowed_origins
+            ).start()
             self._show_emulator_log()
             self.function_env["OPENAI_BASE_URL"] = self.emulator.url
             self.settings = load_settings(self.function_env)
@@ -219,17 +222,26 @@ class LocalStack:
         return self
 
     def stop(self) -> None:
-        """Gateway first (no new requests), then the environments, then what they call."""
-        if self.gateway is not None:
-            self.gateway.stop()
-        if self.pool is not None:
-            self.pool.stop()
-        if self.emulator is not None:
-            self.emulator.stop()
-        if self.aws_proxy is not None:
-            self.aws_proxy.stop()
-        if self.moto is not None:
-            self.moto.stop()
+        """Gateway first (no new requests), then the environments, then what they call.
+
+        Each part's stop time goes to the log: `make dev` promises to stop within 5 s of
+        SIGTERM, and the line says which part took the time when it does not."""
+        parts: list[tuple[str, Any]] = [
+            ("gateway", self.gateway),
+            ("environments", self.pool),
+            ("emulator", self.emulator),
+            ("AWS proxy", self.aws_proxy),
+            ("local AWS", self.moto),
+        ]
+        took: list[str] = []
+        for name, part in parts:
+            if part is None:
+                continue
+            started = time.monotonic()
+            part.stop()
+            took.append(f"{name} {time.monotonic() - started:.2f} s")
+        if took:
+            self.console.line("stop times: " + ", ".join(took))
 
     def _show_emulator_log(self) -> None:
         # One line per upstream call (and the fault it got), so the developer sees retries.

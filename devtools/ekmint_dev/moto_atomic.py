@@ -5,7 +5,7 @@ updates of the same counter can both read 19 and both write 20: an over-issue th
 (atomic conditional writes) never shows. The load campaign found exactly that. Serialising calls
 makes moto's answers match DynamoDB's guarantees; the cost is nothing that matters locally.
 
-`python -m ekmint_dev.moto_atomic -H 127.0.0.1 -p PORT` takes moto.server's own arguments.
+moto_server.py applies it to the local stack's moto.
 """
 
 from __future__ import annotations
@@ -30,14 +30,3 @@ def serialise_calls() -> None:
 
     _dispatch.serialised = True  # type: ignore[attr-defined]
     BaseResponse._dispatch = _dispatch  # type: ignore[method-assign]
-
-
-def main() -> None:
-    serialise_calls()
-    from moto.server import main as moto_main
-
-    moto_main()
-
-
-if __name__ == "__main__":
-    main()

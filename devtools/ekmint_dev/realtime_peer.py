@@ -226,7 +226,8 @@ class PeerReply:
     content_type: str = "application/json"
 
 
-# OpenAI's API answers browsers from any origin; so does the peer (it only listens on loopback).
+# OpenAI's API answers browsers from any origin; the peer grants the same, but the emulator
+# sends these headers only to the stack's allowed origins (local_http.py, emulator._send).
 CORS_HEADERS = (
     ("access-control-allow-origin", "*"),
     ("access-control-expose-headers", "Location, X-Request-Id"),

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support import REPO
+from support import REPO, find_leaks
 
 CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOTS = REPO / "artifacts" / "screenshots"
@@ -188,13 +188,24 @@ def _start_stack() -> Stack:
         raise
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
+def _stop(process: subprocess.Popen[bytes]) -> int | None:
     process.terminate()
     try:
-        process.wait(timeout=10)
+        return process.wait(timeout=10)
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
+        return None
+
+
+def _stop_and_check(process: subprocess.Popen[bytes]) -> None:
+    code = _stop(process)
+    # As stack_harness.Stack.stop does for the other stacks: a clean exit, and no secret in
+    # anything the stack printed (this log is not part of any test's captured output).
+    log = STACK_LOG.read_text(errors="replace")
+    leaks = find_leaks(log)
+    assert not leaks, f"{STACK_LOG} holds {sorted(set(leaks))}"
+    assert code == 0, f"the browser tests' stack ended with {code}:\n{log[-3000:]}"
 
 
 @pytest.fixture(scope="session")
@@ -202,7 +213,7 @@ def stack(request: pytest.FixtureRequest) -> Stack:
     if "stack" not in _SHARED:
         started = _start_stack()
         _SHARED["stack"] = started
-        request.config.add_cleanup(lambda: _stop(_SHARED.pop("stack").process))
+        request.config.add_cleanup(lambda: _stop_and_check(_SHARED.pop("stack").process))
     return _SHARED["stack"]  # type: ignore[no-any-return]
 
 

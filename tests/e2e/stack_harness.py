@@ -16,7 +16,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -76,6 +76,16 @@ class Stack:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
+    def log_lines(self, predicate: Callable[[str], bool], timeout_s: float = 5.0) -> list[str]:
+        """The log's lines that match, once there is one or the timeout passes: the stack writes
+        its lines from other threads and processes, a moment after its answer."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            found = [line for line in self.log().splitlines() if predicate(line)]
+            if found or time.monotonic() > deadline:
+                return found
+            time.sleep(0.05)
+
     def cli(self, *args: str, timeout_s: float = 60) -> subprocess.CompletedProcess[str]:
         ports = {"LOCAL_AWS_PORT": str(self.aws_port), "PORT": str(self.port)}
         return run_cli(self.env | ports, *args, timeout_s=timeout_s)
@@ -101,8 +111,9 @@ class Stack:
     def worker_pids(self) -> set[int]:
         return {int(pid) for pid in WORKER_PID.findall(self.log())}
 
-    def stop(self) -> None:
-        """SIGTERM; then exit 0 within STOP_TIMEOUT_S, no child left, no leak in the output."""
+    def stop(self) -> float:
+        """SIGTERM; then exit 0 within STOP_TIMEOUT_S, no child left, no leak in the output.
+        Returns the seconds it took to stop."""
         pids = self.worker_pids() | set(_children_of(self.process.pid))
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
@@ -112,7 +123,8 @@ class Stack:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
-            pytest.fail(f"the stack did not stop within {STOP_TIMEOUT_S} s of SIGTERM")
+            tail = self.log()[-3000:]
+            pytest.fail(f"the stack did not stop within {STOP_TIMEOUT_S} s of SIGTERM:\n{tail}")
         took_s = time.monotonic() - started
         deadline = time.monotonic() + 2
         while any(_alive(pid) for pid in pids) and time.monotonic() < deadline:
@@ -123,6 +135,7 @@ class Stack:
         assert not left, f"processes left behind: {left}"
         assert not leaks, f"the stack's output holds {sorted(set(leaks))}"
         assert took_s < STOP_TIMEOUT_S
+        return took_s
 
 
 def run_cli(

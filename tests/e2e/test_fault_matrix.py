@@ -79,9 +79,10 @@ def assert_invariant(stack: Stack, info: stack_info.StackInfo, answer: httpx.Res
     code = answer.json()["error"]["code"]
     if record is None:
         # DynamoDB refused the record: it must be in the log, with what the caller got.
-        time.sleep(0.2)
-        logged = [line for line in stack.log().splitlines() if request_id in line]
-        assert any("audit write failed" in line and code in line for line in logged), code
+        logged = stack.log_lines(
+            lambda line: request_id in line and "audit write failed" in line and code in line
+        )
+        assert logged, code
     else:
         assert record["error_code"] == code and "key_fingerprint" not in record
 

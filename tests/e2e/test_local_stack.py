@@ -4,6 +4,7 @@ the emulator), driven over HTTP and through the `ekmint` CLI, as a developer wou
 from __future__ import annotations
 
 import json
+import re
 import signal
 import socket
 import time
@@ -153,7 +154,7 @@ def test_body_over_the_handlers_limit_is_413_from_the_handler(stack: Stack) -> N
 def test_body_over_api_gateways_limit_is_413_before_the_function(stack: Stack) -> None:
     with socket.create_connection(("127.0.0.1", stack.port), timeout=5) as sock:
         sock.sendall(
-            b"POST /api/client-secret HTTP/1.1\r\nHost: x\r\n"
+            b"POST /api/client-secret HTTP/1.1\r\nHost: 127.0.0.1\r\n"
             b"Content-Type: application/json\r\nContent-Length: 11000000\r\n\r\n"
         )
         answer = b"".join(iter(lambda: sock.recv(4096), b"")).decode()  # until it closes
@@ -169,7 +170,9 @@ def test_static_site_files_are_served_without_traversal(stack: Stack) -> None:
     assert answer.status_code == 200
     assert answer.headers["content-type"].startswith("text/html")
     with socket.create_connection(("127.0.0.1", stack.port), timeout=5) as sock:
-        sock.sendall(b"GET /../pyproject.toml HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        sock.sendall(
+            b"GET /../pyproject.toml HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+        )
         assert sock.recv(4096).startswith(b"HTTP/1.1 404")
 
 
@@ -194,9 +197,12 @@ def test_invoke_prints_each_events_response_like_sam_local_invoke(stack: Stack) 
     paths = [f"events/{name}.json" for name in names]
     run = stack.cli("invoke", *paths, "--env-vars", "events/env.json")
     assert run.returncode == 0, run.stderr[-2000:]
-    statuses = [json.loads(line)["statusCode"] for line in run.stdout.splitlines()]
+    answers = [json.loads(line) for line in run.stdout.splitlines()]
+    statuses = [answer["statusCode"] for answer in answers]
     assert dict(zip(names, statuses, strict=True)) == EVENT_STATUS
     assert "using the local stack" in run.stderr
+    minted = json.loads(answers[names.index("mint")]["body"])["value"]
+    assert re.fullmatch(r"ek_\.\.\.[A-Za-z0-9_-]{4}", minted), "shown masked"
 
 
 def test_sam_env_file_for_docker_names_the_stack_and_runs_the_events(

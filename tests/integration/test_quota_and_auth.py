@@ -3,7 +3,10 @@ DynamoDB (moto server over HTTP)."""
 
 from __future__ import annotations
 
+import dataclasses
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -17,10 +20,24 @@ def endpoint(moto_server: Any) -> str:
     return str(moto_server.url)
 
 
+@pytest.fixture
+def mid_minute(make_handler: HandlerFactory, monkeypatch: pytest.MonkeyPatch) -> HandlerFactory:
+    """make_handler, with the handler's clock held at the middle of the current minute: a
+    quota test whose requests straddled a minute (or day) boundary would count in two windows."""
+    held = datetime.now(UTC).replace(second=30, microsecond=0)
+
+    def _make(**overrides: str) -> ModuleType:
+        handler = make_handler(**overrides)
+        monkeypatch.setattr(handler, "deps", dataclasses.replace(handler.deps, now=lambda: held))
+        return handler
+
+    return _make
+
+
 def test_per_minute_quota_refuses_with_retry_after_and_no_upstream_call(
-    make_handler: HandlerFactory, emu: Any, aws: LocalNames, endpoint: str
+    mid_minute: HandlerFactory, emu: Any, aws: LocalNames, endpoint: str
 ) -> None:
-    handler = make_handler(QUOTA_PER_MINUTE="2", QUOTA_PER_DAY="0")
+    handler = mid_minute(QUOTA_PER_MINUTE="2", QUOTA_PER_DAY="0")
     statuses = [invoke(handler, post({}))["statusCode"] for _ in range(3)]
     assert statuses == [200, 200, 429]
     assert len(emu.requests) == 2
@@ -33,9 +50,9 @@ def test_per_minute_quota_refuses_with_retry_after_and_no_upstream_call(
 
 
 def test_per_day_quota_says_when_the_day_ends(
-    make_handler: HandlerFactory, emu: Any, aws: LocalNames
+    mid_minute: HandlerFactory, emu: Any, aws: LocalNames
 ) -> None:
-    handler = make_handler(QUOTA_PER_MINUTE="0", QUOTA_PER_DAY="1")
+    handler = mid_minute(QUOTA_PER_MINUTE="0", QUOTA_PER_DAY="1")
     assert invoke(handler, post({}))["statusCode"] == 200
     refused = invoke(handler, post({}))
     assert refused["statusCode"] == 429
@@ -43,17 +60,17 @@ def test_per_day_quota_says_when_the_day_ends(
     assert 1 <= int(header(refused, "Retry-After") or 0) <= 86400
 
 
-def test_quotas_are_per_principal(make_handler: HandlerFactory, emu: Any, aws: LocalNames) -> None:
-    handler = make_handler(QUOTA_PER_MINUTE="1", QUOTA_PER_DAY="0")
+def test_quotas_are_per_principal(mid_minute: HandlerFactory, emu: Any, aws: LocalNames) -> None:
+    handler = mid_minute(QUOTA_PER_MINUTE="1", QUOTA_PER_DAY="0")
     assert invoke(handler, post({}, source_ip="192.0.2.1"))["statusCode"] == 200
     assert invoke(handler, post({}, source_ip="192.0.2.2"))["statusCode"] == 200
     assert invoke(handler, post({}, source_ip="192.0.2.1"))["statusCode"] == 429
 
 
 def test_global_daily_cap_holds_across_principals_with_its_own_message(
-    make_handler: HandlerFactory, emu: Any, aws: LocalNames, endpoint: str
+    mid_minute: HandlerFactory, emu: Any, aws: LocalNames, endpoint: str
 ) -> None:
-    handler = make_handler(QUOTA_PER_MINUTE="5", QUOTA_PER_DAY="5", GLOBAL_DAILY_CAP="3")
+    handler = mid_minute(QUOTA_PER_MINUTE="5", QUOTA_PER_DAY="5", GLOBAL_DAILY_CAP="3")
     results = [invoke(handler, post({}, source_ip=f"192.0.2.{n}")) for n in range(1, 6)]
     assert [r["statusCode"] for r in results] == [200, 200, 200, 429, 429]
     assert "global daily cap" in body_of(results[3])["error"]["message"]
@@ -63,17 +80,17 @@ def test_global_daily_cap_holds_across_principals_with_its_own_message(
 
 
 def test_refused_requests_do_not_spend_quota(
-    make_handler: HandlerFactory, emu: Any, aws: LocalNames
+    mid_minute: HandlerFactory, emu: Any, aws: LocalNames
 ) -> None:
-    handler = make_handler(QUOTA_PER_MINUTE="1", QUOTA_PER_DAY="0")
+    handler = mid_minute(QUOTA_PER_MINUTE="1", QUOTA_PER_DAY="0")
     assert invoke(handler, post({"session": {"model": "nope"}}))["statusCode"] == 400
     assert invoke(handler, post({}))["statusCode"] == 200
 
 
 def test_concurrent_requests_never_mint_more_than_the_limit(
-    make_handler: HandlerFactory, emu: Any, aws: LocalNames, endpoint: str
+    mid_minute: HandlerFactory, emu: Any, aws: LocalNames, endpoint: str
 ) -> None:
-    handler = make_handler(QUOTA_PER_MINUTE="10", QUOTA_PER_DAY="0")
+    handler = mid_minute(QUOTA_PER_MINUTE="10", QUOTA_PER_DAY="0")
     with ThreadPoolExecutor(max_workers=20) as pool:
         results = list(pool.map(lambda _: invoke(handler, post({})), range(40)))
     statuses = sorted(r["statusCode"] for r in results)
@@ -84,9 +101,9 @@ def test_concurrent_requests_never_mint_more_than_the_limit(
 
 
 def test_jwt_mode_uses_the_token_subject_as_principal(
-    make_handler: HandlerFactory, emu: Any, aws: LocalNames, endpoint: str
+    mid_minute: HandlerFactory, emu: Any, aws: LocalNames, endpoint: str
 ) -> None:
-    handler = make_handler(AUTH_MODE="jwt", QUOTA_PER_MINUTE="1", QUOTA_PER_DAY="0")
+    handler = mid_minute(AUTH_MODE="jwt", QUOTA_PER_MINUTE="1", QUOTA_PER_DAY="0")
     alice = invoke(handler, post({}, claims={"sub": "alice", "iss": "https://issuer.example"}))
     assert alice["statusCode"] == 200
     # Another IP, same subject: the quota follows the user, not the address.
