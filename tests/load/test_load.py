@@ -1,7 +1,8 @@
 """`make load`: 50 concurrent clients for 60 s against the real local stack (emulator upstream
 with 5-30 ms of random latency), bounded in count and time, loopback only. It prints the figures
 and asserts: no 5xx that OpenAI did not cause, one audit record per request, quotas exact in
-every window, and the gateway's memory flat. Tune with EKMINT_LOAD_CLIENTS / _SECONDS."""
+every window, and the gateway's memory flat. Local DynamoDB models AWS's contention
+(LOCAL_DYNAMODB_CONFLICTS=on, docs/scaling.md). Tune with EKMINT_LOAD_CLIENTS / _SECONDS."""
 
 from __future__ import annotations
 
@@ -52,6 +53,7 @@ def test_load(tmp_path: Path) -> None:
         QUOTA_PER_MINUTE=str(PER_MINUTE),
         QUOTA_PER_DAY="0",
         GLOBAL_DAILY_CAP="0",
+        LOCAL_DYNAMODB_CONFLICTS="on",
     )
     try:
         info = stack_info.find(stack.aws_port)
