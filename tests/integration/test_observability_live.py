@@ -111,7 +111,7 @@ class _BuggyDynamoDB:
         return getattr(self._real, name)
 
     def call(self, operation: str, params: Any) -> Any:
-        if operation == "TransactWriteItems":
+        if operation == "UpdateItem":
             raise RuntimeError("injected bug")
         return self._real.call(operation, params)
 
@@ -364,7 +364,7 @@ def test_traces_hold_no_secret_and_only_the_chosen_annotations(emu: Any, aws: Lo
     # Named as the X-Ray SDK's botocore patch names them, so the service map shows both.
     assert {"dynamodb", "secretsmanager"} <= names
     calls = [e for e in entities if e.get("namespace") == "aws"]
-    assert {c["aws"]["operation"] for c in calls} >= {"TransactWriteItems", "PutItem"}
+    assert {c["aws"]["operation"] for c in calls} >= {"UpdateItem", "PutItem"}
     assert all(c["http"]["response"]["status"] for c in calls if "http" in c)
     # One document per invocation, each under Lambda's own segment for that invocation.
     assert [d["name"] for d in documents] == ["## lambda_handler"] * 3
