@@ -51,6 +51,9 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 CLIENT_SECRETS_PATH = "/v1/realtime/client_secrets"
+# The function opens its first connection during init with an uncredentialed GET here
+# (ekmint.lifecycle); not a mint, so it is answered without entering the request log.
+MODELS_PATH = "/v1/models"
 ADMIN_PREFIX = "/_emulator"
 DEFAULT_CLI_PORT = 8089
 
@@ -986,6 +989,9 @@ class _Handler(BaseHTTPRequestHandler):
         if path == ADMIN_PREFIX or path.startswith(ADMIN_PREFIX + "/"):
             self._send(admin_reply(self.server.state, self.command, path, raw), request_id)
             return
+        if (self.command, path) == ("GET", MODELS_PATH):
+            self._send(self._models_reply(), request_id)
+            return
         entry = self._serve_api(path, raw, request_id)
         logger.info(
             "%s %s -> %s fault=%s %.1fms",
@@ -995,6 +1001,12 @@ class _Handler(BaseHTTPRequestHandler):
             entry.fault or "-",
             (time.monotonic() - started) * 1000,
         )
+
+    def _models_reply(self) -> Reply:
+        if not self.server.state.is_authorized(self.headers.get("authorization")):
+            return error_reply(ApiError(401, INVALID_API_KEY_MESSAGE, code="invalid_api_key"))
+        models = [{"id": "gpt-realtime", "object": "model", "owned_by": "system"}]
+        return json_reply(200, {"object": "list", "data": models})
 
     def _read_body(self, request_id: str) -> bytes | None:
         """The request body, or None after answering an unreadable one (and closing)."""

@@ -20,8 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from ekmint.settings import SettingsError, load_settings
-from ekmint.upstream import DEFAULT_OPENAI_BASE_URL
+from ekmint.settings import DEFAULT_OPENAI_BASE_URL, SettingsError, load_settings
 
 from . import stack_info
 from .emulator import Emulator

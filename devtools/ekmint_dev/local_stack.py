@@ -28,8 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from ekmint.settings import DEFAULT_QUOTAS, Settings, load_settings
-from ekmint.upstream import DEFAULT_OPENAI_BASE_URL
+from ekmint.settings import DEFAULT_OPENAI_BASE_URL, DEFAULT_QUOTAS, Settings, load_settings
 
 from . import stack_info
 from .aws_fault_proxy import ADMIN_PREFIX as AWS_FAULTS_PREFIX

@@ -154,13 +154,14 @@ def test_a_hanging_openai_is_answered_before_the_lambda_deadline(
     handler = make_handler(UPSTREAM_READ_TIMEOUT_S="10")
     emu.set_faults([{"kind": "hang", "seconds": 30, "sticky": True}])
     started = time.monotonic()
-    # 6 s left in the function: 4 s are kept for the audit write and the answer.
-    result = invoke(handler, post({}), timeout_s=6.0)
+    # 11 s left in the function: 8.5 s are kept for the audit write's worst case and the answer
+    # (deadline.RESERVE_S), so OpenAI gets 2.5 s.
+    result = invoke(handler, post({}), timeout_s=11.0)
     elapsed = time.monotonic() - started
     assert result["statusCode"] == 503
     assert body_of(result)["error"]["code"] == "openai_api_unavailable"
     assert len(emu.requests) >= 1
-    assert elapsed < 3.0
+    assert elapsed < 4.0
 
 
 def test_connection_refused_is_retried_then_503(

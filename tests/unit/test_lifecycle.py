@@ -1,99 +1,160 @@
-"""SnapStart's runtime hooks and the preparation they share with cold starts: tested as plain
-functions, since `snapshot_restore_py` exists only in Lambda's runtime."""
+"""Init-time warm-up and SnapStart's runtime hooks, tested as plain functions (the hooks'
+`snapshot_restore_py` exists only in Lambda's runtime) against real local servers."""
 
 from __future__ import annotations
 
 import random
 import sys
+import threading
 import types
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+import boto3
 import pytest
-from test_connection import CountingServer, client_for
 
 from ekmint import lifecycle
-from ekmint.aws_client import make_http
-from ekmint.connection import transport_of
+from ekmint.dependencies import AWS_CONFIG, MintDeps, openai_client, retry_policy
+from ekmint.settings import Settings
+from ekmint_dev.local_aws import LocalNames, free_port
+
+
+class CountingServer:
+    """An HTTP server on loopback that counts connections and logs each request's line and
+    whether it carried an Authorization header."""
+
+    def __init__(self) -> None:
+        self.connections = 0
+        self.requests: list[tuple[str, str, bool]] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def setup(self) -> None:
+                super().setup()
+                outer.connections += 1
+
+            def _answer(self) -> None:
+                length = int(self.headers.get("content-length") or 0)
+                self.rfile.read(length)
+                outer.requests.append((self.command, self.path, "authorization" in self.headers))
+                body = b'{"error": {"message": "no key"}}'
+                self.send_response(401)
+                self.send_header("content-length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            do_GET = do_POST = _answer
+
+            def log_message(self, *_: Any) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/v1"
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
 
 
 class FakeKeys:
     def __init__(self) -> None:
         self.events: list[str] = []
 
-    def prefetch(self) -> None:
-        self.events.append("prefetch")
-
     def forget(self) -> None:
         self.events.append("forget")
 
 
-class Deps:
-    def __init__(self, url: str, aws_url: str | None = None) -> None:
-        self.http = client_for(url)
-        self.key_source = FakeKeys()
-        self.aws_http = make_http([aws_url]) if aws_url else None
-        # Stands for the AWS CredentialSource: only forget() is called.
-        self.credentials = FakeKeys() if aws_url else None
-
-
 @pytest.fixture
-def server() -> Any:
+def server() -> Iterator[CountingServer]:
     running = CountingServer()
     yield running
     running.stop()
 
 
-@pytest.fixture
-def aws_server() -> Any:
-    running = CountingServer()
-    yield running
-    running.stop()
+def deps_for(url: str, dynamodb: Any = None) -> MintDeps:
+    settings = Settings.model_validate(
+        {
+            "OPENAI_SECRET_ID": "s",
+            "AUDIT_TABLE_NAME": "audit",
+            "QUOTA_TABLE_NAME": "quota",
+            "OPENAI_BASE_URL": url,
+        }
+    )
+    return MintDeps(
+        settings=settings,
+        dynamodb=dynamodb,
+        key_source=FakeKeys(),  # type: ignore[arg-type]
+        http=openai_client(settings),
+        retry=retry_policy(settings),
+        logger=None,
+    )
 
 
-def test_before_snapshot_closes_connections_and_drops_the_key(
-    server: CountingServer, aws_server: CountingServer
+def test_warm_aws_runs_botocores_first_call_without_the_network(aws: LocalNames) -> None:
+    # Nothing listens on this port: a request that went out would fail (after retries).
+    offline = boto3.client(
+        "dynamodb", endpoint_url=f"http://127.0.0.1:{free_port()}", config=AWS_CONFIG
+    )
+    lifecycle.warm_aws({"dynamodb": offline})
+    # The local answer was unregistered: the same kind of client now reaches moto for real.
+    online = boto3.client("dynamodb", config=AWS_CONFIG)
+    lifecycle.warm_aws({"dynamodb": online})
+    online.put_item(TableName=aws.audit_table, Item={"request_id": {"S": "after-warm-up"}})
+    stored = online.get_item(TableName=aws.audit_table, Key={"request_id": {"S": "after-warm-up"}})
+    assert stored["Item"]["request_id"] == {"S": "after-warm-up"}
+
+
+def test_the_first_openai_connection_is_opened_without_a_credential(
+    server: CountingServer,
 ) -> None:
-    deps = Deps(server.url, aws_server.url)
-    assert deps.aws_http is not None and deps.credentials is not None
-    deps.http.post(deps.http.url("/x"), content=b"{}")
-    deps.aws_http.post(aws_server.url + "/", content=b"{}")
-    lifecycle.before_snapshot(deps)  # type: ignore[arg-type]
-    for client in (deps.http, deps.aws_http):
-        transport = transport_of(client)
-        assert transport is not None and transport.idle_connections() == 0
-    assert deps.key_source.events == ["forget"]
-    assert deps.credentials.events == ["forget"]
+    deps = deps_for(server.url)
+    lifecycle.open_openai_connection(deps.http).join(5)
+    assert server.requests == [("GET", "/v1/models", False)]
+    # The first mint reuses that connection.
+    deps.http.post("/realtime/client_secrets", json={}, headers={"authorization": "Bearer k"})
+    assert server.connections == 1
+    assert server.requests[-1] == ("POST", "/v1/realtime/client_secrets", True)
 
 
-def test_after_restore_reseeds_random_and_opens_fresh_connections(
-    server: CountingServer, aws_server: CountingServer
+def test_warm_up_ignores_an_unreachable_openai() -> None:
+    deps = deps_for(f"http://127.0.0.1:{free_port()}/v1")
+    lifecycle.open_openai_connection(deps.http).join(5)  # no exception escapes the thread
+
+
+def test_before_snapshot_closes_the_openai_client_and_drops_the_key(
+    server: CountingServer,
 ) -> None:
-    deps = Deps(server.url, aws_server.url)
+    deps = deps_for(server.url)
+    lifecycle.before_snapshot(deps)
+    assert deps.http.is_closed
+    assert deps.key_source.events == ["forget"]  # type: ignore[attr-defined]
+
+
+def test_after_restore_reseeds_random_and_builds_a_fresh_connected_client(
+    server: CountingServer,
+) -> None:
+    deps = deps_for(server.url)
+    old = deps.http
     random.seed(7)
     state = random.getstate()
-    lifecycle.after_restore(deps)  # type: ignore[arg-type]
+    lifecycle.after_restore(deps)
     assert random.getstate() != state
-    for client, running in ((deps.http, server), (deps.aws_http, aws_server)):
-        assert client is not None
-        transport = transport_of(client)
-        assert transport is not None
-        transport.prepare()  # joins the background preparation (no second connection)
-        assert running.counts((1, 0)) == (1, 0)
-    assert deps.key_source.events == ["forget"]
-
-
-def test_prepare_fetches_the_key_and_opens_the_connection(server: CountingServer) -> None:
-    deps = Deps(server.url)
-    lifecycle.prepare(deps)  # type: ignore[arg-type]
-    deps.http.post(deps.http.url("/x"), content=b"{}")
-    assert deps.key_source.events == ["prefetch"]
-    assert server.counts((1, 1)) == (1, 1)
+    assert old.is_closed and deps.http is not old and not deps.http.is_closed
+    assert deps.key_source.events == ["forget"]  # type: ignore[attr-defined]
+    for _ in range(50):
+        if server.requests:
+            break
+        threading.Event().wait(0.05)
+    assert server.requests == [("GET", "/v1/models", False)]
 
 
 def test_hooks_are_not_registered_outside_lambda(server: CountingServer) -> None:
     assert "snapshot_restore_py" not in sys.modules
-    assert lifecycle.register_snapstart_hooks(Deps(server.url)) is False  # type: ignore[arg-type]
+    assert lifecycle.register_snapstart_hooks(deps_for(server.url)) is False
 
 
 def test_hooks_are_registered_with_lambdas_runtime_library(
@@ -111,8 +172,8 @@ def test_hooks_are_registered_with_lambdas_runtime_library(
     fake.register_before_snapshot = recorder("before")  # type: ignore[attr-defined]
     fake.register_after_restore = recorder("after")  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "snapshot_restore_py", fake)
-    deps = Deps(server.url)
-    assert lifecycle.register_snapstart_hooks(deps) is True  # type: ignore[arg-type]
+    deps = deps_for(server.url)
+    assert lifecycle.register_snapstart_hooks(deps) is True
     assert registered == {
         "before": (lifecycle.before_snapshot, (deps,)),
         "after": (lifecycle.after_restore, (deps,)),

@@ -4,11 +4,9 @@ against what the running handler really logs and emits."""
 
 from __future__ import annotations
 
-import json
 import re
 import tomllib
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
 from observability_tools import (
@@ -25,7 +23,7 @@ from observability_tools import (
 )
 from template_tools import Template, load_template, resolve_conditions
 
-from ekmint import audit, telemetry, tracing, xray
+from ekmint import audit, telemetry
 from ekmint.settings import ENV_VARS
 
 ORIGINS = "https://app.example.com"
@@ -262,59 +260,38 @@ def test_log_level_is_the_loglevel_parameter(template: Template) -> None:
 # ---------------------------------------------------------------- tracing
 
 
-def test_tracing_follows_powertools_rules() -> None:
-    in_lambda = {"LAMBDA_TASK_ROOT": "/var/task"}
-    assert tracing.tracing_enabled(in_lambda)
-    assert not tracing.tracing_enabled(in_lambda | {"POWERTOOLS_TRACE_DISABLED": "true"})
-    assert not tracing.tracing_enabled(in_lambda | {"AWS_SAM_LOCAL": "true"})
-    assert not tracing.tracing_enabled({})
-
-
-def test_untraced_handler_is_left_as_it_is() -> None:
-    def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-        return event
-
-    assert tracing.trace_handler(None)(handler) is handler
-    with tracing.subsegment(None, tracing.AUDIT_SUBSEGMENT):
-        pass
-
-
-def test_only_the_chosen_fields_of_the_record_become_annotations() -> None:
-    record = audit.AuditRecord(
-        request_id="r-1",
-        **audit.timestamps(datetime(2025, 1, 1, tzinfo=UTC), 90),
-        outcome="refused",
-        http_status=429,
-        error_code="rate_limited",
-        error_message="Too many keys",
-        principal="198.51.100.7",
-        principal_type="ip",
-        key_fingerprint="sha256:00",
-    )
-    sent: list[bytes] = []
-    header = "Root=1-6740a2b3-0123456789abcdef01234567;Parent=53995c3f42cd8ad8;Sampled=1"
-    tracer = xray.Tracer("ekmint", sent.append, environ={"_X_AMZN_TRACE_ID": header})
-    with tracer.invocation(tracing.HANDLER_SUBSEGMENT, cold_start=False):
-        tracing.annotate(tracer, record)
-    (datagram,) = sent
-    document = json.loads(datagram.decode().partition("\n")[2])
-    assert document["annotations"] == {
-        "ColdStart": False,
-        "Service": "ekmint",
-        "request_id": "r-1",
-        "outcome": "refused",
-        "error_code": "rate_limited",
-    }
+def test_tracing_is_configuration_with_an_optional_opentelemetry_layer(
+    template: Template,
+) -> None:
+    function = template["Resources"]["MintFunction"]["Properties"]
+    assert function["Tracing"] == "Active"
+    for arn, layers, wrapper in (
+        ("", 1, None),
+        (
+            "arn:aws:lambda:us-east-1:901920570463:layer:aws-otel-python-arm64-ver-1-32-0:2",
+            2,
+            "/opt/otel-instrument",
+        ),
+    ):
+        resolved = resolve_conditions(
+            template, {"OpenTelemetryLayerArn": arn, "AllowedOrigins": "https://app.example.com"}
+        )
+        properties = resolved["Resources"]["MintFunction"]["Properties"]
+        assert len(properties["Layers"]) == layers
+        assert properties["Environment"]["Variables"].get("AWS_LAMBDA_EXEC_WRAPPER") == wrapper
 
 
 def test_the_function_ships_no_xray_sdk() -> None:
-    # Tracing is xray.py's own (the SDK is in maintenance mode and costs ~30 ms of cold start).
+    # Tracing is configuration (Tracing: Active, the optional ADOT layer); the X-Ray SDK is in
+    # maintenance mode and would cost ~30 ms of every cold start.
     layer = (REPO / "layers" / "deps" / "requirements.txt").read_text().lower()
     assert "xray" not in layer and "wrapt" not in layer
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
     assert not any("xray" in d for d in project["dependencies"])
     shipped = (REPO / "functions" / "mint" / "ekmint").glob("*.py")
-    sdk = re.compile(r"aws_xray_sdk|^from aws_lambda_powertools\S* import .*Tracer", re.M)
+    sdk = re.compile(
+        r"aws_xray_sdk|opentelemetry|^from aws_lambda_powertools\S* import .*Tracer", re.M
+    )
     assert not [p.name for p in shipped if sdk.search(p.read_text())]
 
 

@@ -6,13 +6,12 @@ test_quota_and_auth.py, and tests/e2e/test_concurrency.py with the conflict mode
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
-from ekmint.aws_client import AwsError
 from ekmint.errors import RateLimited
 from ekmint.quota import QuotaLimits, charge
 
@@ -20,8 +19,13 @@ NOW = datetime(2026, 11, 25, 22, 38, 15, tzinfo=UTC)
 MINUTE, DAY, GLOBAL = "m#p#2026-11-25T22:38", "d#p#2026-11-25", "g#2026-11-25"
 
 
-def error(code: str) -> AwsError:
-    return AwsError("UpdateItem", code, code, status=400)
+def error(code: str) -> ClientError:
+    """What botocore raises for an AWS error answer."""
+    response: Any = {
+        "Error": {"Code": code, "Message": code},
+        "ResponseMetadata": {"HTTPStatusCode": 400},
+    }
+    return ClientError(response, "UpdateItem")
 
 
 class FakeDynamo:
@@ -33,8 +37,7 @@ class FakeDynamo:
         self.threads: set[str] = set()
         self._lock = threading.Lock()
 
-    def call(self, operation: str, params: Mapping[str, Any]) -> dict[str, Any]:
-        assert operation == "UpdateItem"
+    def update_item(self, **params: Any) -> dict[str, Any]:
         key = params["Key"]["pk"]["S"]
         values = params["ExpressionAttributeValues"]
         delta = int((values.get(":one") or values[":minus_one"])["N"])
@@ -67,10 +70,10 @@ def test_the_condition_carries_each_counters_limit() -> None:
     seen: dict[str, str] = {}
 
     class Recording(FakeDynamo):
-        def call(self, operation: str, params: Mapping[str, Any]) -> dict[str, Any]:
+        def update_item(self, **params: Any) -> dict[str, Any]:
             seen[params["Key"]["pk"]["S"]] = params["ExpressionAttributeValues"][":limit"]["N"]
             assert params["ConditionExpression"] == "attribute_not_exists(#n) OR #n < :limit"
-            return super().call(operation, params)
+            return super().update_item(**params)
 
     charge(Recording(), "q", "p", LIMITS, now=NOW)
     assert seen == {MINUTE: "3", DAY: "30", GLOBAL: "5000"}
@@ -136,7 +139,7 @@ def test_throttling_after_the_sdks_retries_is_a_429_and_gives_back() -> None:
 
 def test_another_aws_error_is_raised_after_the_give_back() -> None:
     dynamo = FakeDynamo(**script(DAY, "AccessDeniedException"))
-    with pytest.raises(AwsError, match="AccessDeniedException"):
+    with pytest.raises(ClientError, match="AccessDeniedException"):
         charge(dynamo, "q", "p", LIMITS, now=NOW)
     assert sorted(key for key, delta in dynamo.calls if delta < 0) == sorted([MINUTE, GLOBAL])
 

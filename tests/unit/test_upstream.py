@@ -1,19 +1,20 @@
-"""The retry and error-mapping rules of the upstream call, against a scripted transport and a
-fake clock (so backoff schedules are checked exactly, without sleeping). The real transport's
-own behaviour (connections, httpcore's errors as TransportError) is test_connection.py's."""
+"""The retry and error-mapping rules of the upstream call, against httpx's own MockTransport
+and a fake clock (so backoff schedules are checked exactly, without sleeping). The real
+transport against the emulator over HTTP is tests/integration/test_mint_faults.py's."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 from typing import Any
 
+import httpx
 import pytest
 
 from ekmint.deadline import Deadline
 from ekmint.errors import OpenAIUnavailable, TokenGenerationFailed
-from ekmint.http_client import Answer, HttpClient, TimedOut, Timeouts, TransportError
 from ekmint.upstream import RetryPolicy, UpstreamFailure, create_client_secret
 
 GOOD = {"value": "ek_unit", "expires_at": 1_900_000_000, "session": {"type": "realtime"}}
@@ -37,63 +38,63 @@ class FakeClock:
 class Sent:
     method: str
     url: str
-    headers: Mapping[str, str]
+    headers: dict[str, str]
     content: bytes
-    timeouts: Timeouts
+    timeouts: dict[str, float | None]
 
 
-class Scripted:
-    """A transport answering from a script (the last answer repeats), recording each request."""
-
-    def __init__(self, *answers: Answer | Exception) -> None:
-        self.queue = list(answers)
-        self.seen: list[Sent] = []
-
-    def request(
-        self,
-        method: str,
-        url: str,
-        headers: Mapping[str, str],
-        content: bytes,
-        timeouts: Timeouts,
-    ) -> Answer:
-        self.seen.append(Sent(method, url, dict(headers), content, timeouts))
-        answer = self.queue.pop(0) if len(self.queue) > 1 else self.queue[0]
-        if isinstance(answer, Exception):
-            raise answer
-        return answer
+Scripted = httpx.Response | Exception
 
 
-def json_answer(status: int, document: Any, headers: dict[str, str] | None = None) -> Answer:
-    content = json.dumps(document).encode()
-    return Answer(status, {"content-type": "application/json", **(headers or {})}, content)
+def json_answer(
+    status: int, document: Any, headers: dict[str, str] | None = None
+) -> httpx.Response:
+    return httpx.Response(status, json=document, headers=headers or {})
 
 
-def ok(document: Any = GOOD, headers: dict[str, str] | None = None) -> Answer:
+def ok(document: Any = GOOD, headers: dict[str, str] | None = None) -> httpx.Response:
     return json_answer(200, document, headers)
 
 
-def error(status: int, code: str | None = None, headers: dict[str, str] | None = None) -> Answer:
+def error(
+    status: int, code: str | None = None, headers: dict[str, str] | None = None
+) -> httpx.Response:
     body = {"error": {"message": "x", "type": code or "server_error", "param": None, "code": code}}
     return json_answer(status, body, headers)
 
 
 def run(
-    *answers: Answer | Exception,
+    *answers: Scripted,
     budget_s: float = 25.0,
     keys: list[str] | None = None,
 ) -> tuple[Any, list[Sent], FakeClock, list[bool]]:
-    transport = Scripted(*answers)
-    seen = transport.seen
+    """Answers from a script (the last one repeats), each request recorded."""
+    queue = list(answers)
+    seen: list[Sent] = []
     clock = FakeClock()
     refreshes: list[bool] = []
     key_values = keys or ["sk-first"]
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(
+            Sent(
+                request.method,
+                str(request.url),
+                dict(request.headers),
+                request.read(),
+                dict(request.extensions["timeout"]),
+            )
+        )
+        scripted = queue.pop(0) if len(queue) > 1 else queue[0]
+        if isinstance(scripted, Exception):
+            raise scripted
+        return scripted
 
     def get_key(refresh: bool) -> str:
         refreshes.append(refresh)
         return key_values[min(refreshes.count(True), len(key_values) - 1)]
 
-    client = HttpClient(transport, Timeouts(connect=2, read=8), base_url="https://api.test/v1/")
+    client = httpx.Client(transport=httpx.MockTransport(answer), base_url="https://api.test/v1/")
     try:
         result: Any = create_client_secret(
             client,
@@ -201,9 +202,10 @@ def test_401_after_the_refresh_is_token_generation_failed() -> None:
 @pytest.mark.parametrize(
     ("exc", "outcome"),
     [
-        (TransportError("ConnectError", "refused"), "ConnectError"),
-        (TimedOut("ReadTimeout", "slow"), "timeout"),
-        (TransportError("RemoteProtocolError", "reset"), "RemoteProtocolError"),
+        (httpx.ConnectError("refused"), "connect_error"),
+        (httpx.ReadTimeout("slow"), "timeout"),
+        (httpx.ConnectTimeout("slow"), "timeout"),
+        (httpx.RemoteProtocolError("reset"), "remote_protocol_error"),
     ],
 )
 def test_transport_errors_are_retried(exc: Exception, outcome: str) -> None:
@@ -215,7 +217,7 @@ def test_transport_errors_are_retried(exc: Exception, outcome: str) -> None:
 @pytest.mark.parametrize(
     "answer",
     [
-        Answer(200, {"content-type": "text/html"}, b"<html>oops</html>"),
+        httpx.Response(200, headers={"content-type": "text/html"}, content=b"<html>oops</html>"),
         ok({"expires_at": 1}),
         ok({"value": "ek_x"}),
         ok({"value": "sk-not-ephemeral", "expires_at": 1}),
@@ -223,7 +225,9 @@ def test_transport_errors_are_retried(exc: Exception, outcome: str) -> None:
         ok([1]),
     ],
 )
-def test_malformed_success_is_token_generation_failed_without_retry(answer: Answer) -> None:
+def test_malformed_success_is_token_generation_failed_without_retry(
+    answer: httpx.Response,
+) -> None:
     failure, seen, _, _ = run(answer)
     assert isinstance(failure.error, TokenGenerationFailed) and len(seen) == 1
 
@@ -238,9 +242,37 @@ def test_never_sleeps_past_the_deadline() -> None:
 
 def test_each_attempt_timeout_is_capped_by_the_time_left() -> None:
     _, seen, _, _ = run(ok(), budget_s=1.5)
-    assert seen[0].timeouts == Timeouts(connect=1.5, read=1.5)
+    assert seen[0].timeouts["connect"] == 1.5 and seen[0].timeouts["read"] == 1.5
 
 
 def test_no_attempt_when_the_deadline_has_passed() -> None:
     failure, seen, _, _ = run(ok(), budget_s=0.0)
     assert isinstance(failure.error, OpenAIUnavailable) and seen == []
+
+
+@pytest.mark.parametrize("value", ["-5", "nan", "inf", "-inf", "soon", ""])
+def test_a_hostile_retry_after_falls_back_to_our_backoff(value: str) -> None:
+    (secret, _), _, clock, _ = run(error(429, None, {"retry-after": value}), ok())
+    assert secret.value == "ek_unit" and clock.sleeps == [1.0]
+
+
+@pytest.mark.parametrize("value", ["-5", "nan", "inf"])
+def test_a_hostile_retry_after_ms_falls_back_to_our_backoff(value: str) -> None:
+    (secret, _), _, clock, _ = run(error(429, None, {"retry-after-ms": value}), ok())
+    assert secret.value == "ek_unit" and clock.sleeps == [1.0]
+
+
+@pytest.mark.parametrize("value", ["1e308", "1e30", "99999999"])
+def test_an_absurd_retry_after_is_clamped_for_the_caller(value: str) -> None:
+    failure, seen, clock, _ = run(error(429, None, {"retry-after": value}))
+    assert isinstance(failure.error, OpenAIUnavailable) and len(seen) == 1
+    assert failure.error.retry_after_s == 3600 and clock.sleeps == []
+
+
+def test_retry_after_as_an_http_date() -> None:
+    soon = datetime.now(UTC) + timedelta(seconds=3)
+    _, _, clock, _ = run(
+        error(429, None, {"retry-after": format_datetime(soon, usegmt=True)}), ok()
+    )
+    # Whole seconds in the header; the wait is what is left of them, at most 3 s.
+    assert len(clock.sleeps) == 1 and 1.0 <= clock.sleeps[0] <= 3.0

@@ -8,12 +8,15 @@ holds a fingerprint of the `ek_` value, never the value, and nothing of the Open
 from __future__ import annotations
 
 import hashlib
+import json
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
+from botocore.exceptions import ClientError
 from pydantic import BaseModel
 
-from .aws_client import AwsCaller
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
 
 SCHEMA_VERSION = 1
 Outcome = Literal["minted", "refused", "failed"]
@@ -69,10 +72,17 @@ def timestamps(now: datetime, retention_days: int) -> dict[str, Any]:
     }
 
 
+def digest(record: AuditRecord) -> str:
+    """A hash of the whole record: two writes of the same record have the same digest."""
+    canonical = json.dumps(record.model_dump(exclude_none=True), sort_keys=True)
+    return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()[:32]
+
+
 def to_item(record: AuditRecord) -> dict[str, dict[str, Any]]:
-    """DynamoDB's attribute-value form, built by hand (the JSON protocol's own form); absent
-    values are left out rather than stored as NULL."""
-    item: dict[str, dict[str, Any]] = {}
+    """DynamoDB's attribute-value form, built by hand (boto3's TypeSerializer wants Decimal for
+    every number); absent values are left out rather than stored as NULL. Carries the record's
+    digest, which makes a retried write of the same record idempotent (write)."""
+    item: dict[str, dict[str, Any]] = {"record_digest": {"S": digest(record)}}
     for name, value in record.model_dump(exclude_none=True).items():
         if isinstance(value, bool):
             item[name] = {"BOOL": value}
@@ -99,17 +109,22 @@ class AuditWriteFailed(Exception):
     pass
 
 
-def write(dynamodb: AwsCaller, table: str, record: AuditRecord) -> None:
-    """Put the record; the client's own retries handle throttling. Conditional on a new
-    request_id, so a replayed invocation can never overwrite an earlier decision."""
+def write(dynamodb: DynamoDBClient, table: str, record: AuditRecord) -> None:
+    """Put the record; botocore's retries handle throttling and lost answers.
+
+    Conditional on a new request_id, so a replayed invocation can never overwrite an earlier
+    decision, or on the stored record being this very one (same digest): when DynamoDB applied
+    an attempt whose answer was lost, botocore's retry of the same write succeeds instead of
+    failing its own condition and withholding a key whose record says it was minted."""
     try:
-        dynamodb.call(
-            "PutItem",
-            {
-                "TableName": table,
-                "Item": to_item(record),
-                "ConditionExpression": "attribute_not_exists(request_id)",
-            },
+        dynamodb.put_item(
+            TableName=table,
+            Item=to_item(record),
+            ConditionExpression="attribute_not_exists(request_id) OR record_digest = :digest",
+            ExpressionAttributeValues={":digest": {"S": digest(record)}},
         )
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code", "")
+        raise AuditWriteFailed(f"{code}: {exc}") from None
     except Exception as exc:
         raise AuditWriteFailed(f"{type(exc).__name__}: {exc}") from None

@@ -9,10 +9,21 @@ from typing import Protocol
 
 # API Gateway HTTP APIs end an integration after 30 s (hard limit); answer before that.
 API_GATEWAY_LIMIT_S = 30.0
-# Kept back from the upstream budget for the audit write and building the answer: room for
-# the AWS client's standard-mode retries of a throttled PutItem (3 attempts, 2 s read timeout,
-# at most ~3 s of backoff: aws_client.py).
-RESERVE_S = 4.0
+# botocore's settings for every AWS call (dependencies.py builds its Config from these): DynamoDB
+# answers in single-digit ms in-region, so these are generous and still bound the worst case.
+AWS_CONNECT_TIMEOUT_S = 0.5
+AWS_READ_TIMEOUT_S = 1.0
+AWS_MAX_ATTEMPTS = 3
+# botocore's standard retry mode waits up to random(0, 1) * 2**(retry - 1) s between attempts
+# (botocore/retries/standard.py, ExponentialBackoff), so at most 1 + 2 s for three attempts.
+AWS_BACKOFF_MAX_TOTAL_S = 3.0
+# The audit write's worst case under those settings: every attempt times out, every backoff is
+# the longest. Kept back from the upstream budget (with room to build the answer), so the audit
+# write always gets its time before API Gateway or Lambda gives up.
+AUDIT_WORST_CASE_S = AWS_MAX_ATTEMPTS * (AWS_CONNECT_TIMEOUT_S + AWS_READ_TIMEOUT_S) + (
+    AWS_BACKOFF_MAX_TOTAL_S
+)
+RESERVE_S = AUDIT_WORST_CASE_S + 0.5
 
 
 class LambdaContextLike(Protocol):

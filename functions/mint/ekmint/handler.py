@@ -1,7 +1,7 @@
 """Lambda entry point: wires POST /api/client-secret to the mint logic. No rules live here.
 
 Everything at module scope (settings, clients, the key cache) is built once per execution
-environment and reused by every warm invocation.
+environment (dependencies.py) and reused by every warm invocation.
 """
 
 from __future__ import annotations
@@ -11,47 +11,29 @@ import logging
 import os
 from typing import Any
 
-# First, before the heavy imports: importing it starts opening the first mint's connections.
-from . import warm_start
-
-# isort: split
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from .aws_client import (
-    DYNAMODB,
-    SECRETS_MANAGER,
-    AwsJsonClient,
-    AwsService,
-    endpoints_of,
-    fetch_json,
-    make_http,
-    region_of,
-)
-from .aws_credentials import CredentialSource
 from .cors import cors_headers, preflight_headers
 from .deadline import Deadline
+from .dependencies import build_dependencies
 from .errors import InternalError, MintError, NotFound
-from .lifecycle import prepare_connection, register_snapstart_hooks
-from .mint import MintDeps, mint
+from .lifecycle import register_snapstart_hooks, warm_up
+from .mint import mint
 from .request import from_event
-from .secret_cache import OpenAIKeySource
 from .settings import SettingsError, load_settings
 from .telemetry import NAMESPACE
-from .tracing import aws_span, make_tracer, trace_handler
-from .upstream import RetryPolicy, make_client
 
 ROUTE = "/api/client-secret"
 
 logger = Logger(service="ekmint")
 metrics = Metrics(namespace=NAMESPACE, service="ekmint")
-# None where tracing is off (POWERTOOLS_TRACE_DISABLED, outside Lambda): see tracing.py.
-tracer = make_tracer()
-# Third-party loggers print requests and answers at DEBUG (httpcore logs every read and write).
-# Pin them, so no log level setting, ours or Lambda's, can turn that on.
-for _name in ("httpcore", "aws_lambda_powertools"):
+# Third-party loggers print requests and answers at DEBUG (httpx and httpcore log every
+# request, botocore every signed header). Pin them, so no log level setting, ours or
+# Lambda's, can turn that on.
+for _name in ("httpx", "httpcore", "botocore", "boto3", "urllib3", "aws_lambda_powertools"):
     logging.getLogger(_name).setLevel(logging.WARNING)
 try:
     settings = load_settings()
@@ -60,55 +42,12 @@ except SettingsError as exc:
     logger.error("invalid configuration", extra={"setting_error": str(exc)})
     raise
 
-retry_policy = RetryPolicy(
-    max_attempts=settings.upstream_max_attempts,
-    backoff_base_s=settings.upstream_backoff_base_s,
-    connect_timeout_s=settings.upstream_connect_timeout_s,
-    read_timeout_s=settings.upstream_read_timeout_s,
-)
-# Both pools start from warm_start's spares: the connections it opened while this module was
-# importing. prepare_connection opens any still missing (outside a function runtime: all), in
-# the background; no request is sent (lifecycle.py).
-_http = make_client(settings.openai_base_url, retry_policy, warm_start.SPARES)
-prepare_connection(_http)
-# AWS through our own small JSON-protocol client rather than botocore (~190 ms of imports and
-# ~0.9 ms more per call: docs/performance.md). It fails fast: a 1 s connect and 2 s read
-# timeout and standard-mode retries (3 attempts, backing off on throttling) keep a sick
-# dependency from eating the caller's 30 s.
-_region = region_of(os.environ)
-_endpoints = endpoints_of(_region, os.environ)
-_aws_http = make_http(list(_endpoints.values()), spares=warm_start.SPARES)
-prepare_connection(_aws_http)
-_credentials = CredentialSource(os.environ, fetch_json(_aws_http))
-
-
-def _aws_client(service: AwsService) -> AwsJsonClient:
-    return AwsJsonClient(
-        _aws_http,
-        service,
-        region=_region,
-        endpoint=_endpoints[service],
-        credentials=_credentials,
-        span=aws_span(tracer, service.name, _region),
-    )
-
-
-deps = MintDeps(
-    settings=settings,
-    key_source=OpenAIKeySource(
-        _aws_client(SECRETS_MANAGER),
-        settings.openai_secret_id,
-        settings.openai_secret_max_age_s,
-    ),
-    dynamodb=_aws_client(DYNAMODB),
-    http=_http,
-    aws_http=_aws_http,
-    credentials=_credentials,
-    retry=retry_policy,
-    logger=logger,
-    metrics=metrics,
-    tracer=tracer,
-)
+deps = build_dependencies(settings, logger, metrics)
+# In a function runtime (Lambda, sam local, the local stack and the benchmark set _HANDLER),
+# do during init what the first mint would pay for (lifecycle.py); a test importing the
+# module stays offline.
+if os.environ.get("_HANDLER"):
+    warm_up(deps)
 register_snapstart_hooks(deps)
 app = APIGatewayHttpResolver()
 _cold_start = True
@@ -186,6 +125,5 @@ def not_found(_: Exception) -> Response[str]:
 
 @metrics.log_metrics(capture_cold_start_metric=True)
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
-@trace_handler(tracer)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

@@ -1,65 +1,127 @@
-"""What an execution environment does outside a request: get ready while it initialises, and
-come back sound from a SnapStart snapshot.
+"""What an execution environment does outside a request: get ready during init, and come back
+sound from a SnapStart snapshot.
 
-`prepare_connection` opens, in the background, the connections (to OpenAI, to DynamoDB and
-Secrets Manager; TCP and TLS handshakes) that the first mint would otherwise open itself: at cold
-start and after a SnapStart restore. `prepare` adds the key from Secrets Manager when it is
-stale: a mint calls it as it starts, so both overlap the quota charge instead of following it.
-Nothing is sent to OpenAI before the quota is charged, and a failure shows up exactly where it
-did before (secret_cache.py, connection.py).
+`warm_up` runs at the end of init (the handler calls it; importing this module does nothing). It
+does, ahead of the first mint, what the first mint would otherwise pay for, with nothing of ours
+in place of a library:
+- botocore loads lazily on a client's first call (the operation's model and shapes, endpoint
+  rules, the serializer and parser, the signer): `warm_up` makes one call of each operation on
+  the mint's path with botocore's own `before-send` event answering it locally, so the whole
+  pipeline runs once during init and nothing goes over the network or reaches AWS;
+- the first OpenAI connection (TCP and TLS handshakes): httpx opens it with a request that
+  carries no credential (`GET /models` answers 401), in a background thread, so the handshake
+  overlaps the rest of init and the first invocation's policy work. A failure is ignored: the
+  first mint then opens its own connection, exactly as without warm-up.
 
 SnapStart (template.yaml, EnableSnapStart): Lambda snapshots the initialised environment once
-and resumes many environments from it. Before the snapshot, connections (to OpenAI and AWS) are
-closed (they would be dead after a restore) and the key and any fetched AWS credentials are
-dropped (no snapshot holds them); after each restore, `random` is reseeded (every restored
-environment would otherwise draw the same retry jitter) and `prepare_connection` runs again for
-both pools; the next mint finds the key stale and fetches it. The hooks come from
-`snapshot_restore_py`, which only Lambda's Python runtime has: elsewhere registering is a no-op.
+and resumes many environments from it. Before the snapshot the OpenAI client is closed (its
+connection would be dead after a restore) and the cached key dropped (no snapshot holds it);
+after each restore `random` is reseeded (every restored environment would otherwise draw the same
+retry jitter), a new OpenAI client is built and warmed. botocore needs nothing: urllib3 drops a
+dead pooled connection before reuse, and credentials come from the environment Lambda sets for
+the restored function. The hooks come from `snapshot_restore_py`, which only Lambda's Python
+runtime has: elsewhere registering is a no-op.
 """
 
 from __future__ import annotations
 
+import contextlib
 import random
-from typing import TYPE_CHECKING
+import threading
+from typing import Any
 
-from .connection import transport_of
-from .http_client import HttpClient
+import httpx
+from botocore.awsrequest import AWSResponse, HTTPHeaders
 
-if TYPE_CHECKING:
-    from .mint import MintDeps
+from .dependencies import MintDeps, openai_client
+
+# Operations on a mint's path, with parameters shaped as the mint sends them.
+_WARM_CALLS: tuple[tuple[str, str, dict[str, Any]], ...] = (
+    (
+        "dynamodb",
+        "transact_write_items",
+        {
+            "TransactItems": [
+                {
+                    "Update": {
+                        "TableName": "warm-up",
+                        "Key": {"pk": {"S": "warm-up"}},
+                        "UpdateExpression": "ADD #n :one",
+                        "ExpressionAttributeNames": {"#n": "n"},
+                        "ExpressionAttributeValues": {":one": {"N": "1"}},
+                    }
+                }
+            ]
+        },
+    ),
+    (
+        "dynamodb",
+        "put_item",
+        {"TableName": "warm-up", "Item": {"request_id": {"S": "warm-up"}}},
+    ),
+)
 
 
-def prepare_connection(http: HttpClient) -> None:
-    """Open the upstream connection in the background unless one is idle or on its way."""
-    transport = transport_of(http)
-    if transport is not None:
-        transport.prepare_in_background()
+class _LocalAnswer:
+    """botocore's `before-send` hook: the first handler to return a response short-circuits the
+    HTTP send (botocore.endpoint.Endpoint._send), so the call completes locally."""
+
+    def __call__(self, request: Any, **_: Any) -> AWSResponse:
+        headers = HTTPHeaders()
+        headers["x-amzn-requestid"] = "warm-up"
+        return AWSResponse(request.url, 200, headers, _Raw(b"{}"))
 
 
-def prepare(deps: MintDeps) -> None:
-    """Fetch a stale key and open a missing upstream connection, both in the background. On the
-    warm path (fresh key, idle connection) a few checks and no thread."""
-    deps.key_source.prefetch()
-    prepare_connection(deps.http)
+class _Raw:
+    def __init__(self, body: bytes) -> None:
+        self._body = body
+
+    def stream(self, **_: Any) -> Any:
+        yield self._body
+
+
+def warm_aws(clients: dict[str, Any]) -> None:
+    answer = _LocalAnswer()
+    for service, operation, params in _WARM_CALLS:
+        client = clients[service]
+        events = client.meta.events
+        events.register_first("before-send", answer, unique_id="ekmint-warm-up")
+        try:
+            getattr(client, operation)(**params)
+        finally:
+            events.unregister("before-send", unique_id="ekmint-warm-up")
+
+
+def open_openai_connection(http: httpx.Client) -> threading.Thread:
+    """Open the pool's first connection in the background with a request that carries no
+    credential; the answer (401 from OpenAI) is discarded."""
+
+    def run() -> None:
+        with contextlib.suppress(httpx.HTTPError):
+            http.get("/models").close()
+
+    thread = threading.Thread(target=run, name="ekmint-openai-connect", daemon=True)
+    thread.start()
+    return thread
+
+
+def warm_up(deps: MintDeps) -> None:
+    warm_aws({"dynamodb": deps.dynamodb})
+    open_openai_connection(deps.http)
 
 
 def before_snapshot(deps: MintDeps) -> None:
-    for client in (deps.http, deps.aws_http):
-        transport = transport_of(client) if client is not None else None
-        if transport is not None:
-            transport.reset()
+    deps.http.close()
     deps.key_source.forget()
-    if deps.credentials is not None:
-        deps.credentials.forget()
 
 
 def after_restore(deps: MintDeps) -> None:
     random.seed()
     # Anything opened between the snapshot hook and the snapshot itself is dead now.
-    before_snapshot(deps)
-    prepare_connection(deps.http)
-    if deps.aws_http is not None:
-        prepare_connection(deps.aws_http)
+    deps.http.close()
+    deps.key_source.forget()
+    deps.http = openai_client(deps.settings)
+    open_openai_connection(deps.http)
 
 
 def register_snapstart_hooks(deps: MintDeps) -> bool:

@@ -6,55 +6,23 @@ can pass moto-backed clients, the emulator's URL, or fakes.
 
 from __future__ import annotations
 
-import logging
-import random
-import time
-from collections.abc import Callable
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
-from typing import Any
+from datetime import datetime
 
 from . import audit, quota
-from .aws_client import AwsCaller
-from .aws_credentials import CredentialSource
 from .deadline import Deadline
+from .dependencies import MintDeps
 from .errors import AuditUnavailable, InternalError, MintError, RateLimited
-from .http_client import HttpClient
-from .lifecycle import prepare
 from .models import ClientSecretAnswer, SessionSummary
 from .policy import EffectiveSession, apply_policy, parse_request
 from .request import Incoming, check_body, check_origin, principal_of
-from .secret_cache import OpenAIKeySource, SecretUnusable
-from .settings import Settings
+from .secret_cache import SecretUnusable
 from .telemetry import record_metrics
-from .tracing import AUDIT_SUBSEGMENT, QUOTA_SUBSEGMENT, UPSTREAM_SUBSEGMENT, annotate, subsegment
-from .upstream import RetryPolicy, UpstreamFailure, UpstreamReport, create_client_secret
-from .xray import Tracer
+from .upstream import UpstreamFailure, UpstreamReport, create_client_secret
 
 AUDIT_RETRY_AFTER_S = 2
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-@dataclass(frozen=True)
-class MintDeps:
-    settings: Settings
-    dynamodb: AwsCaller
-    key_source: OpenAIKeySource
-    http: HttpClient
-    retry: RetryPolicy
-    logger: logging.Logger | Any
-    # The AWS clients' pool and credentials, for SnapStart's hooks (lifecycle.py).
-    aws_http: HttpClient | None = None
-    credentials: CredentialSource | None = None
-    metrics: Any = None
-    tracer: Tracer | None = None
-    sleep: Callable[[float], None] = time.sleep
-    rand: Callable[[], float] = random.random
-    monotonic: Callable[[], float] = time.monotonic
-    now: Callable[[], datetime] = _utcnow
 
 
 @dataclass
@@ -70,6 +38,18 @@ class _Decision:
     effective: EffectiveSession | None = None
     report: UpstreamReport = field(default_factory=UpstreamReport)
     quota_calls: int = 0
+    # Milliseconds spent in each phase (secret, quota, upstream, audit): the request's log line
+    # carries them, so Logs Insights answers "where did the time go" without traces.
+    phases_ms: dict[str, float] = field(default_factory=dict)
+
+
+@contextmanager
+def _phase(deps: MintDeps, decision: _Decision, name: str) -> Iterator[None]:
+    started = deps.monotonic()
+    try:
+        yield
+    finally:
+        decision.phases_ms[name] = round((deps.monotonic() - started) * 1000, 1)
 
 
 def mint(
@@ -111,10 +91,11 @@ def _decide(
     check_body(incoming, settings.max_body_bytes)
     effective = apply_policy(parse_request(incoming.body), settings.session_policy)
     decision.effective = effective
-    # A stale key and a missing OpenAI connection are fetched and opened while the quota is
-    # charged, not after it (nothing is sent to OpenAI before the charge). Warm: no-op.
-    prepare(deps)
-    with subsegment(deps.tracer, QUOTA_SUBSEGMENT):
+    # The key before the charge: a missing or unreadable secret costs the caller no quota.
+    # Warm (cached key): no call.
+    with _phase(deps, decision, "secret"):
+        key = deps.key_source.get()
+    with _phase(deps, decision, "quota"):
         decision.quota_calls = quota.charge(
             deps.dynamodb,
             settings.quota_table_name,
@@ -126,11 +107,16 @@ def _decide(
             sleep=deps.sleep,
         )
 
+    keys = [key]
+
     def get_key(refresh: bool) -> str:
-        return deps.key_source.get(refresh=refresh)
+        # After a 401 the key may have been rotated: fetch it again and use the new one.
+        if refresh:
+            keys.append(deps.key_source.get(refresh=True))
+        return keys[-1]
 
     try:
-        with subsegment(deps.tracer, UPSTREAM_SUBSEGMENT):
+        with _phase(deps, decision, "upstream"):
             secret, decision.report = create_client_secret(
                 deps.http,
                 effective.upstream_body,
@@ -205,8 +191,9 @@ def _record(
         )
     if isinstance(error, SecretUnusable):
         deps.logger.error("secret unusable", extra={"secret_error": error.detail})
+    phases = decision.phases_ms
     try:
-        with subsegment(deps.tracer, AUDIT_SUBSEGMENT):
+        with _phase(deps, decision, "audit"):
             audit.write(deps.dynamodb, deps.settings.audit_table_name, record)
         stored = True
     except audit.AuditWriteFailed as exc:
@@ -225,12 +212,16 @@ def _record(
         # The log line is now the only copy of the record: ERROR, so alarms and queries see it.
         deps.logger.error(
             "audit write failed",
-            extra={"audit": record.model_dump(exclude_none=True), "audit_error": str(exc)[:300]},
+            extra={
+                "audit": record.model_dump(exclude_none=True),
+                "audit_error": str(exc)[:300],
+                "phases_ms": phases,
+            },
         )
     else:
-        deps.logger.info("audit", extra={"audit": record.model_dump(exclude_none=True)})
-    # After the write: when it failed, the record (and so the trace) says the key was withheld.
-    annotate(deps.tracer, record)
+        deps.logger.info(
+            "audit", extra={"audit": record.model_dump(exclude_none=True), "phases_ms": phases}
+        )
     if deps.metrics is not None:
         record_metrics(deps.metrics, record, stored=stored)
     return stored

@@ -31,10 +31,14 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .aws_client import AwsCaller, AwsError
+from botocore.exceptions import ClientError
+
 from .errors import RateLimited
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
 
 # Counters outlive their window a little, so the TTL sweep (hours late at times) never
 # removes a live one.
@@ -142,13 +146,15 @@ def give_back_params(table: str, counter: _Counter) -> dict[str, Any]:
 # -- the transport: the one place that knows the client's call and error shapes -----------------
 
 
-def _update(dynamodb: AwsCaller, params: Mapping[str, Any]) -> str:
-    """One UpdateItem; `_OK`, or the AWS error code the quota decides on (others raise)."""
+def _update(dynamodb: DynamoDBClient, params: Mapping[str, Any]) -> str:
+    """One UpdateItem (botocore retries throttling itself); `_OK`, or the AWS error code the
+    quota decides on (any other error is raised)."""
     try:
-        dynamodb.call("UpdateItem", params)
-    except AwsError as exc:
-        if exc.code in _DECIDED:
-            return exc.code
+        dynamodb.update_item(**params)
+    except ClientError as exc:
+        code = str(exc.response.get("Error", {}).get("Code", ""))
+        if code in _DECIDED:
+            return code
         raise
     return _OK
 
@@ -183,7 +189,7 @@ def _all_at_once(calls: list[Callable[[], str]]) -> list[str | BaseException]:
 
 
 def charge(
-    dynamodb: AwsCaller,
+    dynamodb: DynamoDBClient,
     table: str,
     principal: str,
     limits: QuotaLimits,

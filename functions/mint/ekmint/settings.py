@@ -1,20 +1,28 @@
 """Every setting of the mint function, read from the environment once per execution environment.
 
 The template passes each as an environment variable and the local stack sets the same names, so
-there is one table of settings (README, "Configuration"). A bad value stops the function at cold
-start with a message that names the variable: `SettingsError`.
+there is one table of settings (README, "Configuration"). `Settings` is that table: each field's
+alias is its variable's name, so there is no second map to keep in step. A bad value stops the
+function at cold start with a message that names the variable: `SettingsError`.
 """
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    Json,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
-from .upstream import DEFAULT_OPENAI_BASE_URL
+DEFAULT_OPENAI_BASE_URL = "https://api.openai.com/v1"
 
 # OpenAI's published range for expires_after.seconds is 10..7200; the server's own ceiling is lower.
 OPENAI_MIN_TTL_S = 10
@@ -113,31 +121,49 @@ class SessionPolicy(BaseModel):
         return self.default_model or self.models[0]
 
 
-def _csv(value: str) -> tuple[str, ...]:
-    return tuple(part.strip() for part in value.split(",") if part.strip())
-
-
 class Settings(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    """Every setting; validated from the environment by `load_settings`, field aliases = names."""
 
-    openai_secret_id: str = Field(min_length=1)
-    openai_secret_max_age_s: int = Field(default=300, ge=0, le=3600)
-    openai_base_url: str = DEFAULT_OPENAI_BASE_URL
-    audit_table_name: str = Field(min_length=3)
-    quota_table_name: str = Field(min_length=3)
-    audit_retention_days: int = Field(default=90, ge=1, le=3650)
-    auth_mode: Literal["none", "jwt"] = "none"
-    allowed_origins: tuple[str, ...] = ()
-    quota_per_minute: int = Field(ge=0)
-    quota_per_day: int = Field(ge=0)
+    # populate_by_name: tests and tools build one from field names too.
+    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+
+    openai_secret_id: str = Field(alias="OPENAI_SECRET_ID", min_length=1)
+    openai_secret_max_age_s: int = Field(300, alias="OPENAI_SECRET_MAX_AGE_S", ge=0, le=3600)
+    openai_base_url: str = Field(DEFAULT_OPENAI_BASE_URL, alias="OPENAI_BASE_URL")
+    audit_table_name: str = Field(alias="AUDIT_TABLE_NAME", min_length=3)
+    quota_table_name: str = Field(alias="QUOTA_TABLE_NAME", min_length=3)
+    audit_retention_days: int = Field(90, alias="AUDIT_RETENTION_DAYS", ge=1, le=3650)
+    auth_mode: Literal["none", "jwt"] = Field("none", alias="AUTH_MODE")
+    allowed_origins: tuple[str, ...] = Field((), alias="ALLOWED_ORIGINS")
+    quota_per_minute: int = Field(alias="QUOTA_PER_MINUTE", ge=0)
+    quota_per_day: int = Field(alias="QUOTA_PER_DAY", ge=0)
     # 0 turns a limit off.
-    global_daily_cap: int = Field(default=5000, ge=0)
-    session_policy: SessionPolicy = SessionPolicy()
-    upstream_connect_timeout_s: float = Field(default=2.0, gt=0, le=10)
-    upstream_read_timeout_s: float = Field(default=8.0, gt=0, le=25)
-    upstream_max_attempts: int = Field(default=4, ge=1, le=10)
-    upstream_backoff_base_s: float = Field(default=1.0, ge=0, le=10)
-    max_body_bytes: int = Field(default=16 * 1024, ge=1, le=1024 * 1024)
+    global_daily_cap: int = Field(5000, alias="GLOBAL_DAILY_CAP", ge=0)
+    session_policy: Json[SessionPolicy] = Field(
+        default_factory=SessionPolicy, alias="SESSION_POLICY"
+    )
+    upstream_connect_timeout_s: float = Field(2.0, alias="UPSTREAM_CONNECT_TIMEOUT_S", gt=0, le=10)
+    upstream_read_timeout_s: float = Field(8.0, alias="UPSTREAM_READ_TIMEOUT_S", gt=0, le=25)
+    upstream_max_attempts: int = Field(4, alias="UPSTREAM_MAX_ATTEMPTS", ge=1, le=10)
+    upstream_backoff_base_s: float = Field(1.0, alias="UPSTREAM_BACKOFF_BASE_S", ge=0, le=10)
+    max_body_bytes: int = Field(16 * 1024, alias="MAX_BODY_BYTES", ge=1, le=1024 * 1024)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _quota_defaults(cls, data: Any) -> Any:
+        # Quotas default by auth mode: tighter for anonymous callers (DEFAULT_QUOTAS).
+        if isinstance(data, dict):
+            mode = str(data.get("AUTH_MODE", data.get("auth_mode", "none")))
+            per_minute, per_day = DEFAULT_QUOTAS.get(mode, DEFAULT_QUOTAS["none"])
+            data = {"QUOTA_PER_MINUTE": per_minute, "QUOTA_PER_DAY": per_day, **data}
+        return data
+
+    @field_validator("allowed_origins", mode="before")
+    @classmethod
+    def _comma_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
 
     @field_validator("openai_base_url")
     @classmethod
@@ -159,56 +185,25 @@ class Settings(BaseModel):
         return value
 
 
-# Environment variable -> Settings field. The README's configuration table lists the same names.
-ENV_VARS = {
-    "OPENAI_SECRET_ID": "openai_secret_id",
-    "OPENAI_SECRET_MAX_AGE_S": "openai_secret_max_age_s",
-    "OPENAI_BASE_URL": "openai_base_url",
-    "AUDIT_TABLE_NAME": "audit_table_name",
-    "QUOTA_TABLE_NAME": "quota_table_name",
-    "AUDIT_RETENTION_DAYS": "audit_retention_days",
-    "AUTH_MODE": "auth_mode",
-    "ALLOWED_ORIGINS": "allowed_origins",
-    "QUOTA_PER_MINUTE": "quota_per_minute",
-    "QUOTA_PER_DAY": "quota_per_day",
-    "GLOBAL_DAILY_CAP": "global_daily_cap",
-    "SESSION_POLICY": "session_policy",
-    "UPSTREAM_CONNECT_TIMEOUT_S": "upstream_connect_timeout_s",
-    "UPSTREAM_READ_TIMEOUT_S": "upstream_read_timeout_s",
-    "UPSTREAM_MAX_ATTEMPTS": "upstream_max_attempts",
-    "UPSTREAM_BACKOFF_BASE_S": "upstream_backoff_base_s",
-    "MAX_BODY_BYTES": "max_body_bytes",
-}
-FIELD_TO_ENV = {field: env for env, field in ENV_VARS.items()}
+# Environment variable -> Settings field, derived from the model (the local stack and the
+# template's tests read it).
+ENV_VARS = {str(info.alias): name for name, info in Settings.model_fields.items()}
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
-    """Read and validate every setting; raise SettingsError naming the first bad variable."""
+    """Read and validate every setting; raise SettingsError naming the first bad variable.
+
+    An empty variable counts as unset, as CloudFormation passes an empty parameter."""
     env = os.environ if environ is None else environ
-    raw: dict[str, object] = {}
-    for name, field in ENV_VARS.items():
-        value = env.get(name, "").strip()
-        if not value:
-            continue
-        if field == "allowed_origins":
-            raw[field] = _csv(value)
-        elif field == "session_policy":
-            try:
-                raw[field] = json.loads(value)
-            except ValueError as exc:
-                raise SettingsError(f"SESSION_POLICY is not valid JSON: {exc}") from None
-        else:
-            raw[field] = value
-    mode = str(raw.get("auth_mode", "none"))
-    per_minute, per_day = DEFAULT_QUOTAS.get(mode, DEFAULT_QUOTAS["none"])
-    raw.setdefault("quota_per_minute", per_minute)
-    raw.setdefault("quota_per_day", per_day)
+    raw = {name: env[name].strip() for name in ENV_VARS if env.get(name, "").strip()}
     try:
         return Settings.model_validate(raw)
     except ValidationError as exc:
         first = exc.errors()[0]
-        field = str(first["loc"][0]) if first["loc"] else ""
+        name = str(first["loc"][0]) if first["loc"] else ""
         where = ".".join(str(part) for part in first["loc"][1:])
-        env_name = FIELD_TO_ENV.get(field, field)
         detail = f" ({where})" if where else ""
-        raise SettingsError(f"{env_name}{detail}: {first['msg']}") from None
+        message = first["msg"]
+        if first["type"] == "json_invalid":
+            message = f"is not valid JSON: {message}"
+        raise SettingsError(f"{name}{detail}: {message}") from None

@@ -1,31 +1,34 @@
 """OpenAI's `POST /realtime/client_secrets`, with retries that fit inside the deadline.
 
-One HttpClient (http_client.py) per execution environment keeps the TLS connection alive
+One `httpx.Client` per execution environment (dependencies.py) keeps the TLS connection alive
 between mints. Retries follow OpenAI's SDK conventions (retry-after-ms, retry-after,
 x-should-retry) with our own bounds: the SDK's defaults (600 s read timeout) would outlive any
-Lambda.
+Lambda. The policy is product logic, so it is ours; the transport is httpx's.
 """
 
 from __future__ import annotations
 
-import json
+import math
 import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 
-from .connection import SpareConnections, prepared_client
+import httpx
+
 from .deadline import Deadline
 from .errors import OpenAIUnavailable, TokenGenerationFailed
-from .http_client import Answer, HttpClient, Limits, TimedOut, Timeouts, TransportError
 
-DEFAULT_OPENAI_BASE_URL = "https://api.openai.com/v1"
 CLIENT_SECRETS_PATH = "/realtime/client_secrets"
 USER_AGENT = "ekmint/0.1"
 RETRYABLE_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
 # Longest server-asked wait we will honour; beyond it, answer 503 with that Retry-After.
 MAX_RETRY_AFTER_S = 60.0
+# Largest Retry-After we pass on to a caller, whatever the upstream said.
+MAX_ANNOUNCED_RETRY_AFTER_S = 3600.0
 JITTER = 0.25
 # An attempt with less time than this left is not worth starting.
 MIN_ATTEMPT_S = 0.2
@@ -92,34 +95,38 @@ class UpstreamFailure(Exception):
         self.report = report
 
 
-def make_client(
-    base_url: str, policy: RetryPolicy, spares: SpareConnections | None = None
-) -> HttpClient:
-    """The OpenAI pool, with its TLS context built off the cold start's critical path and a
-    connection that can be opened before the first mint needs it (connection.py)."""
-    return prepared_client(
-        [base_url],
-        Limits(max_connections=4, max_keepalive_connections=2, keepalive_expiry=60),
-        Timeouts(connect=policy.connect_timeout_s, read=policy.read_timeout_s),
-        base_url=base_url,
-        spares=spares,
-    )
+def _retry_after_s(
+    headers: httpx.Headers, now: Callable[[], datetime] = lambda: datetime.now(UTC)
+) -> float | None:
+    """The wait the server asks for, in seconds, or None when it asks for none we can trust.
 
-
-def _retry_after_s(response: Answer) -> float | None:
-    headers = response.headers
+    Accepts `retry-after-ms` (OpenAI, Azure) and `retry-after` as seconds or an HTTP date. Only a
+    finite, non-negative number counts: `-5`, `nan`, `inf` or garbage fall back to our backoff,
+    and the caller clamps what remains (MAX_RETRY_AFTER_S, the deadline)."""
+    candidates: list[float] = []
     try:
         if "retry-after-ms" in headers:
-            return float(headers["retry-after-ms"]) / 1000
-        if "retry-after" in headers:
-            return float(headers["retry-after"])
+            candidates.append(float(headers["retry-after-ms"]) / 1000)
     except ValueError:
-        # An HTTP-date retry-after is legal but OpenAI sends seconds; fall back to backoff.
+        pass
+    if not candidates and "retry-after" in headers:
+        text = headers["retry-after"].strip()
+        try:
+            candidates.append(float(text))
+        except ValueError:
+            try:
+                when = parsedate_to_datetime(text)
+            except (TypeError, ValueError, IndexError):
+                return None
+            if when.tzinfo is None:
+                when = when.replace(tzinfo=UTC)
+            candidates.append(max(0.0, (when - now()).total_seconds()))
+    if not candidates or not math.isfinite(candidates[0]) or candidates[0] < 0:
         return None
-    return None
+    return candidates[0]
 
 
-def _error_code(response: Answer) -> str | None:
+def _error_code(response: httpx.Response) -> str | None:
     try:
         error = response.json().get("error") or {}
         code = error.get("code") or error.get("type")
@@ -128,7 +135,7 @@ def _error_code(response: Answer) -> str | None:
     return str(code) if code else None
 
 
-def _should_retry(response: Answer, code: str | None) -> bool:
+def _should_retry(response: httpx.Response, code: str | None) -> bool:
     if code == "insufficient_quota":
         # A 429 that no retry fixes: the account is out of credit.
         return False
@@ -140,7 +147,7 @@ def _should_retry(response: Answer, code: str | None) -> bool:
     return response.status_code in RETRYABLE_STATUS
 
 
-def _parse_success(response: Answer) -> ClientSecret:
+def _parse_success(response: httpx.Response) -> ClientSecret:
     try:
         document = response.json()
     except ValueError:
@@ -160,7 +167,7 @@ def _parse_success(response: Answer) -> ClientSecret:
 
 
 def create_client_secret(
-    client: HttpClient,
+    client: httpx.Client,
     body: dict[str, Any],
     get_key: Callable[[bool], str],
     deadline: Deadline,
@@ -173,32 +180,26 @@ def create_client_secret(
     """Mint one client secret or raise UpstreamFailure; never runs past `deadline`."""
     report = UpstreamReport()
     retries = 0
-    url = client.url(CLIENT_SECRETS_PATH)
-    content = json.dumps(body, separators=(",", ":")).encode()
     while True:
         left = deadline.remaining()
         if left < MIN_ATTEMPT_S:
             raise _unavailable(report, "OpenAI did not answer in time.", retry_after_s=2)
-        timeouts = Timeouts(
-            connect=min(policy.connect_timeout_s, left), read=min(policy.read_timeout_s, left)
-        )
+        # Each phase of an attempt is capped by the time left; the pool wait too.
+        read_s = min(policy.read_timeout_s, left)
+        timeout = httpx.Timeout(read_s, connect=min(policy.connect_timeout_s, left))
         started = clock()
         try:
             response = client.post(
-                url,
-                content=content,
-                headers={
-                    "authorization": f"Bearer {get_key(False)}",
-                    "content-type": "application/json",
-                    "user-agent": USER_AGENT,
-                },
-                timeouts=timeouts,
+                CLIENT_SECRETS_PATH,
+                json=body,
+                headers={"authorization": f"Bearer {get_key(False)}"},
+                timeout=timeout,
             )
-        except TimedOut:
+        except httpx.TimeoutException:
             report.attempts.append(Attempt(None, "timeout", (clock() - started) * 1000))
             wait_s: float | None = None
-        except TransportError as exc:
-            report.attempts.append(Attempt(None, exc.kind, (clock() - started) * 1000))
+        except httpx.TransportError as exc:
+            report.attempts.append(Attempt(None, _transport_kind(exc), (clock() - started) * 1000))
             wait_s = None
         else:
             latency_ms = (clock() - started) * 1000
@@ -226,7 +227,7 @@ def create_client_secret(
                     # Transient by nature, but OpenAI said not to retry (x-should-retry: false).
                     raise _unavailable(report, "OpenAI is unavailable.", retry_after_s=None)
                 raise _permanent(report, status, code)
-            wait_s = _retry_after_s(response)
+            wait_s = _retry_after_s(response.headers)
             if wait_s is not None and wait_s > MAX_RETRY_AFTER_S:
                 raise _unavailable(report, "OpenAI asked us to wait.", retry_after_s=wait_s)
 
@@ -239,10 +240,19 @@ def create_client_secret(
         sleep(delay_s)
 
 
+def _transport_kind(exc: httpx.TransportError) -> str:
+    """The audit record's name for a failed attempt: connect_error, read_error, … as httpx
+    names its exceptions (never their text, which can hold addresses)."""
+    name = type(exc).__name__
+    return "".join(f"_{c.lower()}" if c.isupper() else c for c in name).lstrip("_")
+
+
 def _unavailable(
     report: UpstreamReport, message: str, *, retry_after_s: float | None
 ) -> UpstreamFailure:
-    seconds = max(1, round(retry_after_s)) if retry_after_s else 2
+    # Clamped: a hostile or broken upstream cannot make us send an absurd Retry-After.
+    bounded = min(retry_after_s, MAX_ANNOUNCED_RETRY_AFTER_S) if retry_after_s else None
+    seconds = max(1, round(bounded)) if bounded else 2
     return UpstreamFailure(OpenAIUnavailable(message, retry_after_s=seconds), report)
 
 
