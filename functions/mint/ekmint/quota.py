@@ -171,7 +171,8 @@ def _pool() -> ThreadPoolExecutor:
 def _all_at_once(calls: list[Callable[[], str]]) -> list[str | BaseException]:
     """Run the calls together (the last in this thread); each one's answer or exception."""
     futures: list[Future[str]] = [
-        # Each call sees this request's context (the trace's current subsegment).
+        # Each call sees this request's context variables (OpenTelemetry's current span, when
+        # the ADOT layer instruments botocore), as a call made in this thread would.
         _pool().submit(contextvars.copy_context().run, call)
         for call in calls[:-1]
     ]
