@@ -121,6 +121,17 @@ def test_a_counter_held_by_a_transaction_is_retried_alone() -> None:
     assert all(delta > 0 for _, delta in dynamo.calls)
 
 
+def test_a_conflict_beside_a_refusal_is_not_retried() -> None:
+    dynamo = FakeDynamo(
+        **script(MINUTE, "ConditionalCheckFailedException"),
+        **script(GLOBAL, "TransactionConflictException"),
+    )
+    with pytest.raises(RateLimited) as caught:
+        charge(dynamo, "q", "p", LIMITS, now=NOW, sleep=lambda _: None)
+    assert caught.value.limit == "minute"
+    assert sorted(dynamo.calls) == sorted([(MINUTE, 1), (DAY, 1), (GLOBAL, 1), (DAY, -1)])
+
+
 def test_contention_that_outlasts_the_retries_is_a_429_not_an_error() -> None:
     dynamo = FakeDynamo(**script(GLOBAL, *["TransactionConflictException"] * 5))
     with pytest.raises(RateLimited) as caught:

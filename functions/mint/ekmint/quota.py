@@ -216,7 +216,9 @@ def charge(
         calls += len(pending)
         answers |= {c.key: r for c, r in zip(pending, results, strict=True)}
         pending = [c for c in pending if answers[c.key] == _CONFLICT]
-        if not pending or attempt == CONFLICT_RETRIES:
+        # A refusal or an error already decides the request: no counter is retried for it.
+        decided = any(a == _REFUSED or isinstance(a, BaseException) for a in answers.values())
+        if not pending or decided or attempt == CONFLICT_RETRIES:
             break
         sleep(CONFLICT_BACKOFF_S * (attempt + 1) * (0.5 + random.random()))  # noqa: S311
     if all(answers[c.key] == _OK for c in counters):
