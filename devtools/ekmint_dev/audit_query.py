@@ -27,6 +27,59 @@ class QueryError(ValueError):
     pass
 
 
+# Credentials the developer must renew, by the code AWS answers with.
+_CREDENTIAL_CODES = frozenset(
+    {
+        "UnrecognizedClientException",
+        "InvalidClientTokenId",
+        "InvalidSignatureException",
+        "ExpiredTokenException",
+        "ExpiredToken",
+    }
+)
+_FIX_CREDENTIALS = (
+    "configure credentials (`aws configure`, `aws sso login`, or AWS_PROFILE) and try again"
+)
+
+
+def aws_error_line(error: Exception, *, table: str, where: str) -> str:
+    """One line for a failed AWS call while reading `table` (`where`: a region or endpoint):
+    what went wrong and what to do, instead of botocore's traceback."""
+    from botocore.exceptions import (
+        ClientError,
+        ConnectTimeoutError,
+        CredentialRetrievalError,
+        EndpointConnectionError,
+        NoCredentialsError,
+        PartialCredentialsError,
+        ReadTimeoutError,
+        TokenRetrievalError,
+    )
+
+    if isinstance(error, NoCredentialsError | PartialCredentialsError):
+        return f"no usable AWS credentials: {_FIX_CREDENTIALS}"
+    if isinstance(error, CredentialRetrievalError | TokenRetrievalError):
+        return f"your AWS credentials could not be loaded ({error}): {_FIX_CREDENTIALS}"
+    if isinstance(error, EndpointConnectionError | ConnectTimeoutError | ReadTimeoutError):
+        return f"could not reach DynamoDB in {where}: check your network and the region"
+    if isinstance(error, ClientError):
+        code = str(error.response.get("Error", {}).get("Code", "?"))
+        if code == "ResourceNotFoundException":
+            return (
+                f"no table {table!r} in {where}: check --table (the stack's AuditTableName "
+                "output) and --region"
+            )
+        if code in {"AccessDeniedException", "AccessDenied"}:
+            return (
+                f"access denied to {table!r}: reading the audit needs dynamodb:Query on the "
+                "table and its indexes and dynamodb:GetItem on the table (docs/operations.md)"
+            )
+        if code in _CREDENTIAL_CODES:
+            return f"AWS refused your credentials ({code}): {_FIX_CREDENTIALS}"
+        return f"AWS answered {code} reading {table!r} in {where}"
+    return f"the AWS call failed ({type(error).__name__}: {error})"
+
+
 def parse_time(text: str, *, end_of_day: bool = False) -> datetime:
     """ISO 8601 date or time -> aware UTC datetime; naive times are taken as UTC. A bare date
     means the start of that day (or its end, for --until)."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import socket
 import threading
+import time
 from collections import Counter
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -37,6 +38,13 @@ ERRORS: dict[str, tuple[int, str]] = {
     "AccessDeniedException": (400, "AccessDeniedException"),
     "InternalServerError": (500, "InternalServerError"),
 }
+# Not an AWS error: the call is forwarded and applied, then the connection is closed without an
+# answer, as when a network fault loses DynamoDB's answer. The SDK retries the same request.
+ANSWER_LOST = "AnswerLost"
+# Not an AWS error either: the call is not forwarded, and no answer comes for HANG_S seconds
+# (longer than any client's read timeout), as from an overloaded or unreachable endpoint.
+HANG = "Hang"
+HANG_S = 3.0
 
 
 @dataclass
@@ -48,8 +56,9 @@ class AwsFault:
     @classmethod
     def parse(cls, spec: dict[str, Any]) -> AwsFault:
         error = str(spec.get("error", "ThrottlingException"))
-        if error not in ERRORS:
-            raise ValueError(f"unknown error {error!r}; choose from {sorted(ERRORS)}")
+        if error not in ERRORS and error not in (ANSWER_LOST, HANG):
+            choices = sorted([*ERRORS, ANSWER_LOST, HANG])
+            raise ValueError(f"unknown error {error!r}; choose from {choices}")
         repeat = spec.get("repeat", 1)
         return cls(
             target=str(spec["target"]),
@@ -147,7 +156,11 @@ class AwsFaultProxy:
                     return
                 target = self.headers.get("X-Amz-Target", f"{self.command} {self.path}")
                 fault = proxy._take_fault(target)
-                if fault is not None:
+                if fault is not None and fault.error == HANG:
+                    time.sleep(HANG_S)
+                    self.close_connection = True
+                    return
+                if fault is not None and fault.error != ANSWER_LOST:
                     status, aws_type = ERRORS[fault.error]
                     payload = {"__type": aws_type, "message": f"injected {fault.error}"}
                     self._send(
@@ -161,6 +174,9 @@ class AwsFaultProxy:
                 answer = proxy._client.request(
                     self.command, self.path, content=body, headers=headers
                 )
+                if fault is not None:  # ANSWER_LOST: applied upstream, the answer never arrives
+                    self.close_connection = True
+                    return
                 keep = {
                     k: v
                     for k, v in answer.headers.items()

@@ -5,9 +5,13 @@
     ekmint audit      audit records as JSON lines (local stack, or a real table)
     ekmint token      a dev JWT for AUTH_MODE=jwt
     ekmint faults     script the emulator's failures while the stack runs
+    ekmint sam-env    SAM's --env-vars file for `sam local invoke` against the running stack
 
 Commands that talk to a running stack find it through its local AWS on LOCAL_AWS_PORT
 (`--aws-port`), see stack_info.py.
+
+`make install` puts the command in .venv/bin, not on PATH: run `.venv/bin/ekmint …`, or
+`source .venv/bin/activate` once per shell.
 """
 
 from __future__ import annotations
@@ -108,7 +112,9 @@ def _invoke(args: argparse.Namespace) -> int:
 
 
 def _audit(args: argparse.Namespace) -> int:
-    from .audit_query import AuditFilter, QueryError, parse_time, read_records
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from .audit_query import AuditFilter, QueryError, aws_error_line, parse_time, read_records
     from .local_aws import LocalNames, client
 
     try:
@@ -130,8 +136,12 @@ def _audit(args: argparse.Namespace) -> int:
         import boto3
 
         # A real table: the developer's own credentials and region, no endpoint override.
-        dynamodb: Any = boto3.session.Session(region_name=args.region).client("dynamodb")
-        table = args.table
+        table, where = args.table, f"region {args.region}"
+        try:
+            dynamodb: Any = boto3.session.Session(region_name=args.region).client("dynamodb")
+        except BotoCoreError as exc:  # e.g. a malformed region name
+            print(f"ekmint audit: {exc}", file=sys.stderr)
+            return 2
     else:
         running = stack_info.find(args.aws_port)
         if running is None:
@@ -143,12 +153,17 @@ def _audit(args: argparse.Namespace) -> int:
             return 1
         dynamodb = client("dynamodb", running.aws_endpoint)
         table = args.table or running.audit_table or LocalNames.audit_table
+        where = f"the local stack ({running.aws_endpoint})"
     try:
         for record in read_records(dynamodb, table, wanted):
             print(json.dumps(record, sort_keys=True))
     except QueryError as exc:
         print(f"ekmint audit: {exc}", file=sys.stderr)
         return 2
+    except (BotoCoreError, ClientError) as exc:
+        # One line saying what to do; botocore's traceback helps nobody who has no credentials.
+        print(f"ekmint audit: {aws_error_line(exc, table=table, where=where)}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -226,6 +241,23 @@ def _faults(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- sam-env -----------------------------------------------------------------------------
+
+
+def _sam_env(args: argparse.Namespace) -> int:
+    from .sam_env import env_file, load_settings_file
+
+    running = stack_info.find(args.aws_port)
+    if running is None:
+        print(
+            f"ekmint sam-env: no local stack on port {args.aws_port}: start one with `make dev`",
+            file=sys.stderr,
+        )
+        return 1
+    print(json.dumps(env_file(running, load_settings_file(), args.host), indent=2))
+    return 0
+
+
 # -- the parser --------------------------------------------------------------------------
 
 
@@ -233,7 +265,10 @@ def build_parser() -> argparse.ArgumentParser:
     port = _env_int(ENV_PORT, DEFAULT_PORT)
     aws_port = _env_int(ENV_AWS_PORT, DEFAULT_AWS_PORT)
     parser = argparse.ArgumentParser(
-        prog="ekmint", description="ekmint's local development tools (docs/local.md)."
+        prog="ekmint",
+        description="ekmint's local development tools (docs/local.md).",
+        epilog="Installed by `make install` in .venv/bin: run .venv/bin/ekmint, or "
+        "`source .venv/bin/activate` once per shell.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -296,6 +331,18 @@ def build_parser() -> argparse.ArgumentParser:
     for action, text in (("clear", "no more faults"), ("show", "print the fault script")):
         aws_port_option(faults_actions.add_parser(action, help=text))
     faults.set_defaults(run=_faults)
+
+    sam_env = commands.add_parser(
+        "sam-env", help="SAM's --env-vars file for `sam local invoke` against the running stack"
+    )
+    sam_env.add_argument(
+        "--host",
+        default="host.docker.internal",
+        help="how the container reaches this machine: host.docker.internal (default), or "
+        "127.0.0.1 with `sam local invoke --docker-network host` (Linux)",
+    )
+    aws_port_option(sam_env)
+    sam_env.set_defaults(run=_sam_env)
     return parser
 
 

@@ -25,6 +25,9 @@ API_ID = "HttpApi"
 # key and everything else stay out.
 INHERITED = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TMPDIR", "VIRTUAL_ENV")
 INHERITED_PREFIXES = ("PYTHON", "COVERAGE_")
+# Declared by the template for `sam local invoke` only (absent in AWS); the local stack and
+# `ekmint invoke` point the function at local AWS themselves, so no file or shell may move it.
+LOCAL_ONLY = frozenset({"AWS_ENDPOINT_URL"})
 
 
 @dataclass(frozen=True)
@@ -44,7 +47,7 @@ class FunctionDefinition:
         """What the local stack and `ekmint invoke` pass through: the template's variables and
         every setting the function reads (some, like UPSTREAM_*, keep defaults in the
         template)."""
-        return frozenset(self.declared) | frozenset(ENV_VARS)
+        return (frozenset(self.declared) | frozenset(ENV_VARS)) - LOCAL_ONLY
 
 
 def _parameter_default(parameters: Mapping[str, Any], value: Any) -> str | None:

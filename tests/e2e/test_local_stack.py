@@ -199,6 +199,37 @@ def test_invoke_prints_each_events_response_like_sam_local_invoke(stack: Stack) 
     assert "using the local stack" in run.stderr
 
 
+def test_sam_env_file_for_docker_names_the_stack_and_runs_the_events(
+    stack: Stack, tmp_path: Path
+) -> None:
+    # What can be tested without Docker: the file `sam local invoke --env-vars` gets, from the
+    # running stack, and its settings through `ekmint invoke` (which keeps its own endpoints).
+    info = stack_info.find(stack.aws_port)
+    assert info is not None
+    generated = stack.cli("sam-env")
+    assert generated.returncode == 0, generated.stderr
+    document = json.loads(generated.stdout)
+    function = document["MintFunction"]
+    assert function["AWS_ENDPOINT_URL"] == f"http://host.docker.internal:{stack.aws_port}"
+    assert function["OPENAI_BASE_URL"].startswith("http://host.docker.internal:")
+    assert function["AUDIT_TABLE_NAME"] == info.audit_table
+    host_network = json.loads(stack.cli("sam-env", "--host", "127.0.0.1").stdout)
+    assert host_network["MintFunction"]["AWS_ENDPOINT_URL"] == info.aws_endpoint
+    assert host_network["MintFunction"]["OPENAI_BASE_URL"] == info.openai_base_url
+    path = tmp_path / "env.docker.json"
+    path.write_text(generated.stdout)
+    # A request id of its own: the audit table keeps one record per id, and other tests here
+    # invoke events/mint.json as it is.
+    event = json.loads((REPO / "events" / "mint.json").read_text())
+    event["requestContext"]["requestId"] = f"sam-env-{uuid.uuid4()}"
+    mint = tmp_path / "mint.json"
+    mint.write_text(json.dumps(event))
+    run = stack.cli("invoke", str(mint), "events/foreign-origin.json", "--env-vars", str(path))
+    assert run.returncode == 0, run.stderr[-2000:]
+    statuses = [json.loads(line)["statusCode"] for line in run.stdout.splitlines()]
+    assert statuses == [200, 403]
+
+
 def test_invoke_without_a_running_stack_starts_its_own_aws_and_emulator() -> None:
     nothing_there = {"LOCAL_AWS_PORT": str(free_port())}
     run = run_cli(

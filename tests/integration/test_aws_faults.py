@@ -5,12 +5,17 @@ record in the log."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
+import boto3
 import pytest
 from support import HandlerFactory, LogTap, audit_items, body_of, header, invoke, post
 
+from ekmint.audit import AuditRecord, AuditWriteFailed, fingerprint, timestamps, write
+from ekmint.dependencies import AWS_CONFIG
 from ekmint_dev.aws_fault_proxy import AwsFaultProxy
 from ekmint_dev.local_aws import LocalNames, MotoServer
 
@@ -87,6 +92,80 @@ def test_audit_throttled_once_is_retried_and_the_key_handed_out(
     assert result["statusCode"] == 200
     assert proxy.calls[PUT_ITEM] == 2
     assert [r["outcome"] for r in audit_items(aws, moto_server.url)] == ["minted"]
+
+
+def test_an_audit_write_applied_but_its_answer_lost_is_retried_and_the_key_handed_out(
+    handler: Any, emu: Any, proxy: AwsFaultProxy, aws: LocalNames, moto_server: MotoServer
+) -> None:
+    # DynamoDB applied the PutItem; the answer never came; botocore sends the same write again.
+    proxy.set_faults([{"target": PUT_ITEM, "error": "AnswerLost"}])
+    result = invoke(handler, post({}))
+    assert result["statusCode"] == 200
+    assert proxy.calls[PUT_ITEM] == 2
+    (record,) = audit_items(aws, moto_server.url)
+    # The record agrees with the answer: minted, and the key the caller got.
+    assert record["outcome"] == "minted"
+    assert record["key_fingerprint"] == fingerprint(body_of(result)["value"])
+
+
+@pytest.mark.parametrize(
+    ("openai_fault", "code"),
+    [
+        # OpenAI answers after 2 s: a key is minted, then withheld because it cannot be recorded.
+        ({"kind": "hang", "seconds": 2.0}, "audit_unavailable"),
+        # OpenAI never answers: the whole upstream budget is spent before the audit write.
+        ({"kind": "hang", "seconds": 30, "sticky": True}, "openai_api_unavailable"),
+    ],
+)
+def test_a_slow_openai_then_a_hanging_audit_table_still_answers_inside_the_function_time(
+    make_handler: HandlerFactory,
+    emu: Any,
+    proxy: AwsFaultProxy,
+    openai_fault: dict[str, Any],
+    code: str,
+) -> None:
+    # 11 s left: OpenAI may use 2.5 s (deadline.RESERVE_S keeps 8.5 s back); then every
+    # PutItem attempt hangs past botocore's 1 s read timeout. The audit write's worst case
+    # (3 x 1.5 s + 3 s of backoff) must fit in what was kept back, so the caller gets an
+    # answer and the record reaches the log before Lambda would end the function.
+    # Attempts and timeouts that let a stuck OpenAI use every second it is given.
+    handler = make_handler(
+        AWS_ENDPOINT_URL=proxy.url, UPSTREAM_READ_TIMEOUT_S="8", UPSTREAM_MAX_ATTEMPTS="10"
+    )
+    emu.set_faults([openai_fault])
+    proxy.set_faults([{"target": PUT_ITEM, "error": "Hang", "sticky": True}])
+    started = time.monotonic()
+    with LogTap(handler) as tap:
+        result = invoke(handler, post({}), timeout_s=11.0)
+    elapsed = time.monotonic() - started
+    assert result["statusCode"] == 503
+    assert body_of(result)["error"]["code"] == code
+    assert elapsed < 11.0, f"answered after the function's time ran out ({elapsed:.1f} s)"
+    assert proxy.calls[PUT_ITEM] == 3  # botocore's three attempts, each timed out
+    # The record, which DynamoDB never got, is in the log line.
+    (logged,) = [line for line in tap.lines() if line["message"] == "audit write failed"]
+    assert logged["audit"]["error_code"] == code
+
+
+def test_a_different_record_for_the_same_request_id_is_still_refused(
+    aws: LocalNames, moto_server: MotoServer
+) -> None:
+    dynamodb: Any = boto3.client("dynamodb", config=AWS_CONFIG)
+    first = AuditRecord(
+        request_id="same-id",
+        **timestamps(datetime(2026, 12, 2, tzinfo=UTC), 90),
+        outcome="minted",
+        http_status=200,
+        principal="198.51.100.7",
+        principal_type="ip",
+    )
+    write(dynamodb, aws.audit_table, first)
+    write(dynamodb, aws.audit_table, first)  # the identical record again: accepted
+    other = first.model_copy(update={"outcome": "failed", "http_status": 502})
+    with pytest.raises(AuditWriteFailed, match="ConditionalCheckFailedException"):
+        write(dynamodb, aws.audit_table, other)
+    (stored,) = audit_items(aws, moto_server.url)
+    assert stored["outcome"] == "minted"
 
 
 @pytest.mark.parametrize(

@@ -7,9 +7,9 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
-from support import HandlerFactory, audit_items, body_of, header, invoke, post
+from support import OPENAI_KEY, HandlerFactory, audit_items, body_of, header, invoke, post
 
-from ekmint_dev.local_aws import LocalNames
+from ekmint_dev.local_aws import LocalNames, client, put_secret
 
 
 @pytest.fixture
@@ -104,3 +104,23 @@ def test_jwt_mode_without_claims_is_refused_by_the_handler_too(
     assert result["statusCode"] == 401
     assert body_of(result)["error"]["code"] == "unauthorized"
     assert emu.requests == []
+
+
+def test_a_call_before_the_key_is_set_spends_no_quota(
+    make_handler: HandlerFactory, emu: Any, aws: LocalNames, endpoint: str
+) -> None:
+    # A new operator's first curl, before deploy.md's step 4 has put the key in the secret: the
+    # stack's secret exists with no value yet.
+    secrets = client("secretsmanager", endpoint)
+    secrets.delete_secret(SecretId=aws.secret_id, ForceDeleteWithoutRecovery=True)
+    secrets.create_secret(Name=aws.secret_id)
+    handler = make_handler(QUOTA_PER_MINUTE="0", QUOTA_PER_DAY="1")
+    first = invoke(handler, post({}))
+    assert first["statusCode"] == 500
+    assert body_of(first)["error"]["code"] == "internal_error"
+    # The key is set; the same caller's retry mints instead of hitting a spent quota.
+    put_secret(endpoint, aws.secret_id, OPENAI_KEY)
+    handler = make_handler(QUOTA_PER_MINUTE="0", QUOTA_PER_DAY="1")
+    assert invoke(handler, post({}))["statusCode"] == 200
+    failed = [r for r in audit_items(aws, endpoint) if r["outcome"] == "failed"]
+    assert [r["quota_calls"] for r in failed] == [0]

@@ -3,6 +3,7 @@
 - `sam_transform` runs the SAM translator like `sam validate` does, with no AWS account.
 - `resolve_conditions` applies what CloudFormation decides from parameter values alone
   (conditions, `Fn::If`, `AWS::NoValue`, conditional resources); `Ref` and `Fn::GetAtt` stay.
+- `rule_failures` evaluates the template's `Rules` the way CloudFormation does at change-set time.
 - `least_privilege_problems` compares every IAM grant with the expected set and names anything
   wider: wildcard actions, wildcard resources, `NotAction`/`NotResource`, managed policies.
 """
@@ -109,6 +110,20 @@ def _condition_value(node: Any, params: dict[str, str], conditions: dict[str, An
 
 def _evaluate(name: str, params: dict[str, str], conditions: dict[str, Any]) -> bool:
     return bool(_condition_value(conditions[name], params, conditions))
+
+
+def rule_failures(template: Template, overrides: dict[str, Any]) -> list[str]:
+    """The AssertDescription of every `Rules` assertion CloudFormation would refuse the change
+    set with, for these parameter values (rules whose RuleCondition is false are skipped)."""
+    params = parameter_values(template, overrides)
+    failures: list[str] = []
+    for rule in template.get("Rules", {}).values():
+        if "RuleCondition" in rule and not _condition_value(rule["RuleCondition"], params, {}):
+            continue
+        for assertion in rule["Assertions"]:
+            if not _condition_value(assertion["Assert"], params, {}):
+                failures.append(" ".join(str(assertion.get("AssertDescription", "")).split()))
+    return failures
 
 
 _NO_VALUE = object()

@@ -187,6 +187,18 @@ def test_env_file_function_section_overrides_parameters(tmp_path: Path) -> None:
     assert "UNRELATED" not in pick_settable(values, function_definition())
 
 
+def test_local_runs_never_take_the_aws_endpoint_from_a_file_or_the_shell() -> None:
+    # The template declares AWS_ENDPOINT_URL for `sam local invoke`; `make dev` and `ekmint
+    # invoke` set it to their own local AWS, and a developer's shell or a Docker env file
+    # (pointing at host.docker.internal) must not move it.
+    definition = function_definition()
+    assert "AWS_ENDPOINT_URL" in definition.declared
+    assert "AWS_ENDPOINT_URL" not in definition.defaults
+    assert "AWS_ENDPOINT_URL" not in definition.settable
+    values = {"AWS_ENDPOINT_URL": "http://host.docker.internal:4566", "AUTH_MODE": "none"}
+    assert pick_settable(values, definition) == {"AUTH_MODE": "none"}
+
+
 def test_function_definition_comes_from_the_template() -> None:
     definition = function_definition()
     assert definition.handler == "ekmint.handler.lambda_handler"

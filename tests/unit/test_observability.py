@@ -105,6 +105,7 @@ REQUIRED_QUERIES = {
     "UpstreamLatencyQuery",
     "RefusedOriginsAndIpsQuery",
     "OneRequestQuery",
+    "WhereTheTimeWentQuery",
 }
 
 
@@ -124,6 +125,12 @@ def test_saved_queries_answer_the_operators_questions_on_the_functions_log_group
         assert reads
     assert len(set(names)) == len(names)
     assert all(name.startswith("${AWS::StackName}/") for name in names)
+
+
+def test_the_time_query_reads_every_phase_of_a_mint(template: Template) -> None:
+    reads, _ = query_fields(saved_queries(template)["WhereTheTimeWentQuery"])
+    phases = {"phases_ms.secret", "phases_ms.quota", "phases_ms.upstream", "phases_ms.audit"}
+    assert phases <= set(reads)
 
 
 def test_the_latency_query_has_percentiles_and_retries(template: Template) -> None:

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import copy
 import re
+import tomllib
 from typing import Any
 
 import pytest
-from cfnlint.api import lint_file
+from cfnlint.api import lint, lint_file
 from cfnlint.config import ManualArgs
 from template_tools import (
+    REPO,
     TEMPLATE_PATH,
     Grant,
     Template,
@@ -20,6 +22,7 @@ from template_tools import (
     load_template,
     resolve_conditions,
     role_grants,
+    rule_failures,
     sam_transform,
     wide_grants,
 )
@@ -85,6 +88,45 @@ def test_cfn_lint_finds_nothing_in_three_regions() -> None:
         TEMPLATE_PATH, config=ManualArgs(regions=["us-east-1", "eu-west-1", "ap-southeast-2"])
     )
     assert [str(m) for m in matches] == []
+
+
+SERVERLESS_RULES = ManualArgs(append_rules=["cfn_lint_serverless.rules"])
+
+
+def test_aws_serverless_rules_find_nothing() -> None:
+    # cfn-lint-serverless (AWS Labs' serverless-rules), as `make template-check` runs them.
+    assert [str(m) for m in lint_file(TEMPLATE_PATH, config=SERVERLESS_RULES)] == []
+
+
+def test_serverless_rules_exception_is_ws1004_on_the_function_only(template: Template) -> None:
+    # The one suppressed finding is the false positive it claims to be: without the function's
+    # cfn-lint Metadata, WS1004 is the only finding, and only for MintFunction.
+    metadata = template["Resources"][FUNCTION]["Metadata"]
+    assert metadata["cfn-lint"] == {"config": {"ignore_checks": ["WS1004"]}}
+    text = TEMPLATE_PATH.read_text(encoding="utf-8")
+    unsuppressed = text.replace("ignore_checks: [WS1004]", "ignore_checks: []")
+    assert unsuppressed != text
+    matches = lint(unsuppressed, config=SERVERLESS_RULES)
+    assert [(m.rule.id, m.linenumber) for m in matches] == [
+        ("WS1004", _line_of(text, f"  {FUNCTION}:"))
+    ]
+    # ...and the log group it misses is there, with a retention, and the function uses it.
+    function = template["Resources"][FUNCTION]["Properties"]
+    assert function["LoggingConfig"] == {"LogGroup": {"Ref": "MintLogGroup"}}
+    log_group = template["Resources"]["MintLogGroup"]["Properties"]
+    assert log_group["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+
+
+def _line_of(text: str, line: str) -> int:
+    return text.splitlines().index(line) + 1
+
+
+def test_sam_validate_is_not_turned_into_lint_by_samconfig() -> None:
+    # `lint = true` under validate made the plain `sam validate` (make template-check's SAM
+    # transform check) run cfn-lint again.
+    config = tomllib.loads((REPO / "samconfig.toml").read_text(encoding="utf-8"))
+    validate = config["default"].get("validate", {}).get("parameters", {})
+    assert "lint" not in validate
 
 
 def test_sam_translator_accepts_the_template(transformed: Template) -> None:
@@ -283,7 +325,10 @@ def test_audit_table_is_retained_with_its_keys_indexes_ttl_and_backups(
     template: Template,
 ) -> None:
     table = template["Resources"]["AuditTable"]
-    assert (table["DeletionPolicy"], table["UpdateReplacePolicy"]) == ("Retain", "Retain")
+    assert (table["DeletionPolicy"], table["UpdateReplacePolicy"]) == (
+        "RetainExceptOnCreate",
+        "Retain",
+    )
     props = table["Properties"]
     # The local stack creates this table in moto from these very Properties.
     assert _no_intrinsics(props)
@@ -329,11 +374,21 @@ def _variables(stack: Template) -> dict[str, Any]:
 
 def test_every_environment_variable_is_a_known_setting(transformed: Template) -> None:
     names = set(_variables(transformed))
-    # Powertools' own, and Lambda's wrapper for the optional OpenTelemetry layer.
-    theirs = {"AWS_LAMBDA_EXEC_WRAPPER"}
+    # Powertools' own; Lambda's wrapper for the optional OpenTelemetry layer; and
+    # AWS_ENDPOINT_URL, for `sam local invoke` only (see below).
+    theirs = {"AWS_LAMBDA_EXEC_WRAPPER", "AWS_ENDPOINT_URL"}
     unknown = {n for n in names - set(ENV_VARS) - theirs if not n.startswith("POWERTOOLS_")}
     assert unknown == set()
     assert {"OPENAI_SECRET_ID", "AUDIT_TABLE_NAME", "QUOTA_TABLE_NAME"} <= names
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_aws_endpoint_is_declared_for_sam_local_and_absent_in_aws(
+    transformed: Template, scenario: str
+) -> None:
+    # SAM's --env-vars sets only declared variables; in AWS, NoValue drops it.
+    assert _variables(transformed)["AWS_ENDPOINT_URL"] == {"Ref": "AWS::NoValue"}
+    assert "AWS_ENDPOINT_URL" not in _variables(deployed(transformed, scenario))
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS)
@@ -363,6 +418,49 @@ def test_parameter_defaults_make_settings_the_function_accepts(
     assert settings.openai_secret_id.startswith("arn:aws:secretsmanager:")
 
 
+def test_a_failed_first_deploy_leaves_nothing_behind(template: Template) -> None:
+    # A create that rolls back must not keep paid-for resources (the secret, the audit table
+    # with point-in-time recovery); once created, the secret and the audit trail outlive the
+    # stack and a replacement.
+    policies = {
+        name: (r.get("DeletionPolicy", "Delete"), r.get("UpdateReplacePolicy", "Delete"))
+        for name, r in template["Resources"].items()
+    }
+    assert {name for name, (deletion, _) in policies.items() if deletion != "Delete"} == {
+        "OpenAISecret",
+        "AuditTable",
+    }
+    assert policies["OpenAISecret"] == ("RetainExceptOnCreate", "Retain")
+    assert policies["AuditTable"] == ("RetainExceptOnCreate", "Retain")
+
+
+def test_dashboard_name_carries_the_stack_and_the_region(template: Template) -> None:
+    # Dashboards are global to an account: the same stack name in two regions must not clash.
+    name = template["Resources"]["Dashboard"]["Properties"]["DashboardName"]["Fn::Sub"]
+    assert "${AWS::StackName}" in name
+    assert "${AWS::Region}" in name
+    dashboards = [
+        r for r in template["Resources"].values() if r["Type"] == "AWS::CloudWatch::Dashboard"
+    ]
+    assert len(dashboards) == 1
+
+
+def test_empty_allowed_origins_is_refused_by_a_rule_that_says_what_to_enter(
+    template: Template,
+) -> None:
+    (refused,) = rule_failures(template, {"AllowedOrigins": ""})
+    assert refused.startswith("AllowedOrigins is empty.")
+    assert "https://app.example.com" in refused
+    assert rule_failures(template, {"AllowedOrigins": ORIGINS}) == []
+    assert rule_failures(template, {"AllowedOrigins": "*"}) == []
+
+
+def test_jwt_rule_refuses_jwt_mode_without_issuer_and_audience(template: Template) -> None:
+    jwt = {"AllowedOrigins": ORIGINS, "AuthMode": "jwt"}
+    assert len(rule_failures(template, jwt)) == 2
+    assert rule_failures(template, {**jwt, "JwtIssuer": ISSUER, "JwtAudience": "a"}) == []
+
+
 @pytest.mark.parametrize(
     ("origins", "accepted"),
     [
@@ -375,14 +473,35 @@ def test_parameter_defaults_make_settings_the_function_accepts(
         ("", False),
     ],
 )
-def test_allowed_origins_pattern_admits_only_what_settings_accept(
+def test_allowed_origins_pattern_and_rules_admit_only_what_settings_accept(
     template: Template, origins: str, accepted: bool
 ) -> None:
     pattern = template["Parameters"]["AllowedOrigins"]["AllowedPattern"]
-    assert bool(re.fullmatch(pattern, origins)) is accepted
+    matches = bool(re.fullmatch(pattern, origins))
+    assert (matches and rule_failures(template, {"AllowedOrigins": origins}) == []) is accepted
     if accepted:
         environ = {"OPENAI_SECRET_ID": "x", "AUDIT_TABLE_NAME": "aaa", "QUOTA_TABLE_NAME": "qqq"}
         assert load_settings({**environ, "ALLOWED_ORIGINS": origins}).allowed_origins
+
+
+def _first_column_names(markdown: str, header: str) -> set[str]:
+    """The `Backticked` names in the first column of the table whose header row is `header`."""
+    lines = markdown.splitlines()
+    rows = lines[lines.index(header) + 2 :]
+    names: set[str] = set()
+    for row in rows:
+        if not row.startswith("|"):
+            break
+        names |= set(re.findall(r"`([^`]+)`", row.split("|")[1]))
+    return names
+
+
+def test_deploy_docs_list_every_resource_and_output_of_the_template(template: Template) -> None:
+    deploy_md = (REPO / "docs" / "deploy.md").read_text(encoding="utf-8")
+    resources = _first_column_names(deploy_md, "| resource | what it is |")
+    assert resources == set(template["Resources"])
+    outputs = _first_column_names(deploy_md, "| output | use |")
+    assert outputs == set(template["Outputs"])
 
 
 def test_outputs_name_everything_an_operator_needs(template: Template) -> None:

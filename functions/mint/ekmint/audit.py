@@ -74,7 +74,11 @@ def timestamps(now: datetime, retention_days: int) -> dict[str, Any]:
 
 def digest(record: AuditRecord) -> str:
     """A hash of the whole record: two writes of the same record have the same digest."""
-    canonical = json.dumps(record.model_dump(exclude_none=True), sort_keys=True)
+    return _digest(record.model_dump(exclude_none=True))
+
+
+def _digest(fields: dict[str, Any]) -> str:
+    canonical = json.dumps(fields, sort_keys=True)
     return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()[:32]
 
 
@@ -82,8 +86,9 @@ def to_item(record: AuditRecord) -> dict[str, dict[str, Any]]:
     """DynamoDB's attribute-value form, built by hand (boto3's TypeSerializer wants Decimal for
     every number); absent values are left out rather than stored as NULL. Carries the record's
     digest, which makes a retried write of the same record idempotent (write)."""
-    item: dict[str, dict[str, Any]] = {"record_digest": {"S": digest(record)}}
-    for name, value in record.model_dump(exclude_none=True).items():
+    fields = record.model_dump(exclude_none=True)
+    item: dict[str, dict[str, Any]] = {"record_digest": {"S": _digest(fields)}}
+    for name, value in fields.items():
         if isinstance(value, bool):
             item[name] = {"BOOL": value}
         elif isinstance(value, int | float):
@@ -116,12 +121,13 @@ def write(dynamodb: DynamoDBClient, table: str, record: AuditRecord) -> None:
     decision, or on the stored record being this very one (same digest): when DynamoDB applied
     an attempt whose answer was lost, botocore's retry of the same write succeeds instead of
     failing its own condition and withholding a key whose record says it was minted."""
+    item = to_item(record)
     try:
         dynamodb.put_item(
             TableName=table,
-            Item=to_item(record),
+            Item=item,
             ConditionExpression="attribute_not_exists(request_id) OR record_digest = :digest",
-            ExpressionAttributeValues={":digest": {"S": digest(record)}},
+            ExpressionAttributeValues={":digest": item["record_digest"]},
         )
     except ClientError as exc:
         code = exc.response.get("Error", {}).get("Code", "")
