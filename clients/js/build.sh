@@ -16,7 +16,8 @@ if [ ! -x "$esbuild" ]; then
 fi
 
 # Only what the client uses: a named list keeps the bundle's surface explicit.
-echo "export { RealtimeAgent, RealtimeSession, OpenAIRealtimeWebRTC, OpenAIRealtimeWebSocket } from '@openai/agents-realtime';" |
+# `tool` too: a plain-HTML page defines its agent's tools with it (docs/frontend.md, "Tools").
+echo "export { RealtimeAgent, RealtimeSession, OpenAIRealtimeWebRTC, OpenAIRealtimeWebSocket, tool } from '@openai/agents-realtime';" |
   "$esbuild" --bundle --format=esm --platform=browser --target=es2022 --minify \
     --legal-comments=eof --log-level=warning \
     --banner:js="/* @openai/agents-realtime $(node -p "require('./node_modules/@openai/agents-realtime/package.json').version") bundled by clients/js/build.sh; do not edit. */" \

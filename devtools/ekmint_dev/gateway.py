@@ -52,7 +52,7 @@ class CorsConfig:
     allow_origins: tuple[str, ...]
     allow_methods: tuple[str, ...] = ("POST", "OPTIONS")
     allow_headers: tuple[str, ...] = ("content-type", "authorization")
-    expose_headers: tuple[str, ...] = ("x-request-id", "retry-after")
+    expose_headers: tuple[str, ...] = ("x-request-id", "retry-after", "date")
     max_age_s: int = 600
     allow_credentials: bool = False
 

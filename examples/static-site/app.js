@@ -155,7 +155,7 @@ async function main() {
   $('start-voice').addEventListener('click', () => {
     clearError();
     setButtons(true);
-    voice = ekmint.connectVoice();
+    voice = ekmint.connectVoice({ agent: assistant });
     log(`starting voice over ${voice.transport}`);
     voice.addEventListener('statechange', (event) => {
       const { state, reason } = /** @type {any} */ (event).detail;
@@ -187,6 +187,22 @@ async function main() {
   });
 
   document.body.dataset.ready = 'true'; // for the browser tests: listeners are attached
+}
+
+/**
+ * The agent for each (re)connect: no instructions of its own (the minted ones stay) and one
+ * tool, which runs in this page. The SDK comes from the import map, loaded on first use.
+ */
+async function assistant() {
+  const { RealtimeAgent, tool } = await import('@openai/agents-realtime');
+  const whatTimeIsIt = tool({
+    name: 'what_time_is_it',
+    description: "The current time on the user's device.",
+    parameters: { type: 'object', properties: {}, required: [], additionalProperties: false },
+    strict: true,
+    execute: async () => new Date().toLocaleTimeString(),
+  });
+  return new RealtimeAgent({ name: 'Assistant', tools: [whatTimeIsIt] });
 }
 
 /**

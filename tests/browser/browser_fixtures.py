@@ -87,6 +87,13 @@ class Stack:
     emulator_admin_url: str
     realtime_url: str | None  # the emulator's WebRTC calls URL, as the page learns it
     process: subprocess.Popen[bytes]
+    # A second origin in ALLOWED_ORIGINS, for apps served apart from the stack (a Vite build):
+    # their key requests are cross-origin, as in production.
+    app_port: int = 0
+
+    @property
+    def app_origin(self) -> str:
+        return f"http://127.0.0.1:{self.app_port}"
 
     # -- the client_secrets fault script (emulator.py) and its request log ------------------
     def set_mint_faults(self, faults: list[dict[str, Any]]) -> None:
@@ -140,11 +147,16 @@ def _realtime_url(url: str) -> str | None:
     return str(config["realtime_url"]) if config.get("realtime_url") else None
 
 
-@pytest.fixture(scope="session")
-def stack() -> Iterator[Stack]:
+# Each test module imports these fixtures, which makes a copy of each session fixture per
+# module; these hold the one stack and the one Playwright driver the copies share, stopped when
+# the pytest session ends.
+_SHARED: dict[str, Any] = {}
+
+
+def _start_stack() -> Stack:
     from ekmint_dev import stack_info
 
-    port, aws_port = _free_port(), _free_port()
+    port, aws_port, app_port = _free_port(), _free_port(), _free_port()
     env = {
         key: value
         for key, value in os.environ.items()
@@ -153,6 +165,8 @@ def stack() -> Iterator[Stack]:
     }
     # One browser on 127.0.0.1 asks for many keys; the anonymous quota (3/min) would stop it.
     env |= {"QUOTA_PER_MINUTE": "10000", "QUOTA_PER_DAY": "100000", "GLOBAL_DAILY_CAP": "0"}
+    own = [f"http://localhost:{port}", f"http://127.0.0.1:{port}"]
+    env["ALLOWED_ORIGINS"] = ",".join([*own, f"http://127.0.0.1:{app_port}"])
     STACK_LOG.parent.mkdir(parents=True, exist_ok=True)
     with STACK_LOG.open("wb") as log:
         command = [sys.executable, "-m", "ekmint_dev.cli", "dev"]
@@ -168,14 +182,28 @@ def stack() -> Iterator[Stack]:
         _wait_until_up(url, process)
         info = stack_info.find(aws_port)
         assert info is not None and info.emulator_admin_url, "the stack should use its emulator"
-        yield Stack(url, info.emulator_admin_url, _realtime_url(url), process)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        return Stack(url, info.emulator_admin_url, _realtime_url(url), process, app_port)
+    except BaseException:
+        _stop(process)
+        raise
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+@pytest.fixture(scope="session")
+def stack(request: pytest.FixtureRequest) -> Stack:
+    if "stack" not in _SHARED:
+        started = _start_stack()
+        _SHARED["stack"] = started
+        request.config.add_cleanup(lambda: _stop(_SHARED.pop("stack").process))
+    return _SHARED["stack"]  # type: ignore[no-any-return]
 
 
 @pytest.fixture
@@ -198,15 +226,18 @@ def voice_stack(live_stack: Stack) -> Stack:
 
 
 @pytest.fixture(scope="session")
-def playwright_driver() -> Iterator[Any]:
+def playwright_driver(request: pytest.FixtureRequest) -> Any:
     if not CHROMIUM.exists():
         unavailable(f"{CHROMIUM} is missing (apt-get install -y chromium)")
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
         unavailable("Playwright for Python is not installed (pip install -e '.[dev]')")
-    with sync_playwright() as driver:
-        yield driver
+    if "playwright" not in _SHARED:
+        # One driver per process: a second sync_playwright() refuses to start inside the first.
+        _SHARED["playwright"] = sync_playwright().start()
+        request.config.add_cleanup(lambda: _SHARED.pop("playwright").stop())
+    return _SHARED["playwright"]
 
 
 @dataclass

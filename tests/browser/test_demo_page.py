@@ -88,6 +88,9 @@ def test_voice_connects_and_shows_the_emulators_session(
     calls = voice_stack.calls()
     assert len(events_of(calls, "answered")) == len(events_of(calls, "connected")) == 1
     assert events_of(calls, "session.update")
+    # The page's agent has a tool, made with the `tool` its SDK bundle exports.
+    sdk_tool = page.evaluate("import('@openai/agents-realtime').then((sdk) => typeof sdk.tool)")
+    assert sdk_tool == "function"
     screenshot(page, "voice-connected")
 
 
@@ -157,7 +160,7 @@ def test_an_emulator_that_refuses_every_offer_ends_as_webrtc_connection_failed(
     assert page.inner_text("#error-message") == (
         "The voice connection could not be set up, or it was lost."
     )
-    assert "press Start voice again" in page.inner_text("#error-action")
+    assert page.inner_text("#error-action").endswith("then try again.")
     assert len(events_of(voice_stack.calls(), "refused")) == 4  # the first try and 3 retries
     screenshot(page, "error-shown")
 

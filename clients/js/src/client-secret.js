@@ -25,6 +25,8 @@ export const DEFAULT_REFRESH_MARGIN_MS = 30_000;
  * @property {SessionSummary} session
  * @property {number} receivedAtMs local clock, when the answer arrived
  * @property {number} skewMs server clock minus local clock (0 when unknown)
+ * @property {string} [webrtcUrl] where to POST the SDP offer, when the service names one
+ *   (`webrtc_url` in its answer); the voice session then uses it instead of `realtimeUrl`
  */
 
 /**
@@ -81,9 +83,6 @@ export function createKeySource(options) {
   );
   /** @type {ClientSecret | null} */
   let cached = null;
-  /** @type {Promise<ClientSecret> | null} */
-  let inflight = null;
-
   /** @param {ClientSecret} secret */
   const expiresInMs = (secret) => secret.expiresAt * 1000 - (settings.now() + secret.skewMs);
 
@@ -94,15 +93,54 @@ export function createKeySource(options) {
     return expiresInMs(secret) > margin;
   };
 
+  /**
+   * The request under way, shared by every caller that wants a new key. Its own controller:
+   * one caller giving up (a React cleanup, a closed voice session) abandons only its own wait;
+   * the request is aborted when no caller is left.
+   * @type {{ promise: Promise<ClientSecret>, controller: AbortController, waiters: number } | null}
+   */
+  let inflight = null;
+
+  /** @param {AbortSignal | undefined} signal */
+  const joinRequest = async (signal) => {
+    signal?.throwIfAborted();
+    if (!inflight) {
+      const controller = new AbortController();
+      const request = {
+        controller,
+        waiters: 0,
+        promise: mintWithRetries(settings, controller.signal).then(
+          (secret) => {
+            cached = secret;
+            return secret;
+          },
+        ),
+      };
+      // A rejection nobody waits for any more (all callers left) is not an unhandled one.
+      request.promise.catch(() => {});
+      request.promise.finally(() => {
+        if (inflight === request) inflight = null;
+      }).catch(() => {});
+      inflight = request;
+    }
+    const request = inflight;
+    request.waiters += 1;
+    try {
+      return await untilAborted(request.promise, signal);
+    } finally {
+      request.waiters -= 1;
+      if (request.waiters === 0 && signal?.aborted) {
+        if (inflight === request) inflight = null;
+        request.controller.abort(signal.reason);
+      }
+    }
+  };
+
   return {
     async getClientSecret({ forceRefresh = false, signal } = {}) {
       if (!forceRefresh && cached && isFresh(cached)) return cached;
       // Concurrent callers share one request: whatever it returns is a brand-new key.
-      inflight ??= mintWithRetries(settings, signal).finally(() => {
-        inflight = null;
-      });
-      cached = await inflight;
-      return cached;
+      return joinRequest(signal);
     },
     peek: () => cached,
     invalidate() {
@@ -110,6 +148,22 @@ export function createKeySource(options) {
     },
     expiresInMs,
   };
+}
+
+/**
+ * `promise`, or a rejection with the signal's reason as soon as it aborts.
+ * @template T
+ * @param {Promise<T>} promise
+ * @param {AbortSignal} [signal]
+ * @returns {Promise<T>}
+ */
+function untilAborted(promise, signal) {
+  if (!signal) return promise;
+  return new Promise((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
 }
 
 /**
@@ -236,12 +290,14 @@ function parseSecret(body, response, nowMs) {
     session: { type: session.type, model: session.model, voice: session.voice },
     receivedAtMs: nowMs,
     skewMs: clockSkewMs(response.headers.get('date'), nowMs),
+    ...(typeof body.webrtc_url === 'string' && body.webrtc_url ? { webrtcUrl: body.webrtc_url } : {}),
   };
 }
 
 /**
- * Server minus local clock, from the Date header (readable same-origin; cross-origin it is
- * hidden unless exposed, and we assume the clocks agree). Under 2 s is noise: Date has 1 s steps.
+ * Server minus local clock, from the Date header (readable same-origin, and cross-origin
+ * because the service lists it in Access-Control-Expose-Headers; where a proxy hides it we
+ * assume the clocks agree). Under 2 s is noise: Date has 1 s steps.
  * @param {string | null} dateHeader
  * @param {number} nowMs
  */

@@ -1,7 +1,7 @@
 // @ts-check
 /**
  * Every failure the client reports is an `EkmintError` with one of these codes: the service's
- * own (docs/design.md, "The service's own contract") or the three browser-side ones. Each has a
+ * own (docs/design.md, "The service's own contract") or the browser-side ones. Each has a
  * message a person understands and the action to take, so a page can show `message` and `action`
  * as they are.
  */
@@ -12,6 +12,7 @@
  *   | 'token_generation_failed' | 'openai_api_unavailable' | 'audit_unavailable'
  *   | 'internal_error' | 'not_found'
  *   | 'ephemeral_key_expired' | 'webrtc_connection_failed' | 'microphone_access_denied'
+ *   | 'webrtc_unsupported' | 'websocket_connection_failed' | 'realtime_error' | 'voice_closed'
  * } ErrorCode
  */
 
@@ -73,8 +74,23 @@ export const ERROR_TEXT = {
   },
   webrtc_connection_failed: {
     message: 'The voice connection could not be set up, or it was lost.',
-    action:
-      'Check your network (a firewall or VPN can block WebRTC), then press Start voice again.',
+    action: 'Check your network (a firewall or VPN can block WebRTC), then try again.',
+  },
+  webrtc_unsupported: {
+    message: 'This browser cannot make voice calls (it has no WebRTC).',
+    action: 'Use a current browser (Chrome, Edge, Firefox or Safari).',
+  },
+  websocket_connection_failed: {
+    message: 'The voice connection (WebSocket) could not be set up, or it was lost.',
+    action: 'Check your network (a proxy can block WebSockets), then try again.',
+  },
+  realtime_error: {
+    message: 'The voice service reported an error.',
+    action: 'The session goes on; if the problem persists, tell the site operator.',
+  },
+  voice_closed: {
+    message: 'The voice session was closed.',
+    action: 'Start a new voice session to talk again.',
   },
   microphone_access_denied: {
     message: 'The page is not allowed to use the microphone.',

@@ -9,7 +9,8 @@
  *   voice.addEventListener('statechange', (e) => console.log(e.detail.state));
  *   voice.addEventListener('error', (e) => show(e.detail.error.message, e.detail.error.action));
  *
- * Its only dependency is @openai/agents-realtime, loaded when voice starts.
+ * Its only dependency is @openai/agents-realtime (a peer dependency: the page's own copy),
+ * loaded when voice starts.
  */
 import { createKeySource } from './client-secret.js';
 import { connectVoice } from './voice.js';
@@ -43,7 +44,15 @@ export function createEkmintClient(options) {
   };
 }
 
+/** @typedef {import('./client-secret.js').ClientSecret} ClientSecret */
+/** @typedef {import('./client-secret.js').KeySource} KeySource */
+/** @typedef {import('./client-secret.js').KeySourceOptions} KeySourceOptions */
+/** @typedef {import('./voice.js').VoiceOptions} VoiceOptions */
+/** @typedef {import('./voice.js').VoiceEventMap} VoiceEventMap */
+/** @typedef {import('./voice.js').VoiceState} VoiceState */
+/** @typedef {import('./errors.js').ErrorCode} ErrorCode */
+
 export { createKeySource, clockSkewMs } from './client-secret.js';
-export { connectVoice, VoiceConnection } from './voice.js';
+export { connectVoice, VoiceConnection, VoiceEvent } from './voice.js';
 export { EkmintError, ERROR_TEXT } from './errors.js';
 export { RECONNECT_DELAYS_MS } from './timing.js';

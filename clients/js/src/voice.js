@@ -2,72 +2,123 @@
 /**
  * A voice session that keeps itself alive: it gets a key, connects with the OpenAI Agents SDK,
  * and after a drop, a refused call or an expired key it gets a new key and reconnects on a
- * 1 s, 2 s, 4 s schedule before giving up. Where WebRTC is missing it uses the SDK's WebSocket
- * transport. Everything reaches the page as DOM events and `EkmintError`s.
+ * 1 s, 2 s, 4 s schedule before giving up. Everything reaches the page as DOM events and
+ * `EkmintError`s; the page's own session settings, agent and tools go to the SDK as given.
  */
 import { EkmintError, browserError } from './errors.js';
+import { sendOnlyExplicitSettings } from './session-settings.js';
 import { RECONNECT_DELAYS_MS, sleep as realSleep, withDefaults, withTimeout } from './timing.js';
 
 /** The SDK waits up to 5 s for `session.updated`; ICE can take longer to fail on its own. */
 export const DEFAULT_CONNECT_TIMEOUT_MS = 15_000;
 export const DEFAULT_AGENT_NAME = 'Assistant';
+/** A call that stayed up this long was a real one: the reconnect schedule starts over. */
+export const DEFAULT_STABLE_AFTER_MS = 30_000;
+/** At most this many new keys for reconnects in any minute, whatever the schedule says. */
+export const DEFAULT_MAX_RECONNECT_KEYS_PER_MINUTE = 6;
+/** A reconnect waits out a 429/503's Retry-After up to this long; beyond it the session ends. */
+export const DEFAULT_MAX_RATE_LIMIT_WAIT_MS = 60_000;
+const MINUTE_MS = 60_000;
 
 /** Failures that a new key and another try can fix; anything else ends the session. */
-const RECOVERABLE = new Set(['ephemeral_key_expired', 'webrtc_connection_failed']);
+const RECOVERABLE = new Set(['ephemeral_key_expired', 'webrtc_connection_failed', 'websocket_connection_failed']);
+/** The key service's "not now": worth waiting for during a reconnect, if it says how long. */
+const BUSY = new Set(['rate_limited', 'openai_api_unavailable']);
 
 /** @typedef {'idle' | 'connecting' | 'connected' | 'disconnected' | 'failed'} VoiceState */
+/** @typedef {'webrtc' | 'websocket'} TransportKind */
+/** @typedef {import('@openai/agents-realtime').RealtimeSession} RealtimeSession */
+/** @typedef {import('@openai/agents-realtime').RealtimeAgent} RealtimeAgent */
+/** @typedef {import('@openai/agents-realtime').RealtimeSessionOptions} RealtimeSessionOptions */
 
+/** @typedef {'RealtimeAgent' | 'RealtimeSession' | 'OpenAIRealtimeWebRTC' | 'OpenAIRealtimeWebSocket'} SdkPart */
 /**
  * The parts of `@openai/agents-realtime` the client uses (what build.sh bundles).
- * @typedef {object} AgentsSdk
- * @property {new (config: Record<string, unknown>) => object} RealtimeAgent
- * @property {new (agent: object, options: Record<string, unknown>) => SdkSession} RealtimeSession
- * @property {new (options: Record<string, unknown>) => object} OpenAIRealtimeWebRTC
- * @property {new (options: Record<string, unknown>) => object} OpenAIRealtimeWebSocket
- */
-
-/**
- * @typedef {object} SdkSession
- * @property {(options: { apiKey: string, url?: string }) => Promise<void>} connect
- * @property {() => void} close
- * @property {(type: string, listener: (...args: any[]) => void) => void} on
- * @property {SdkTransport} transport
- */
-
-/**
- * @typedef {object} SdkTransport
- * @property {(type: string, listener: (...args: any[]) => void) => void} on
- * @property {{ dataChannel?: EventTarget }} [connectionState]
+ * @typedef {Pick<typeof import('@openai/agents-realtime'), SdkPart>} AgentsSdk
  */
 
 /**
  * @typedef {object} VoiceOptions
  * @property {import('./client-secret.js').KeySource} keySource where keys come from
  * @property {string} [realtimeUrl] the WebRTC calls endpoint; OpenAI's unless set (the local
- *   stack's emulator answers at http://127.0.0.1:<port>/v1/realtime/calls)
- * @property {string} [websocketUrl] the WebSocket endpoint for the fallback; OpenAI's unless set
+ *   stack's emulator answers at http://127.0.0.1:<port>/v1/realtime/calls). A `webrtc_url` in
+ *   the key service's answer takes precedence.
+ * @property {string} [websocketUrl] the WebSocket endpoint, when WebSocket is used
+ * @property {RealtimeAgent | (() => RealtimeAgent | Promise<RealtimeAgent>)} [agent] the
+ *   agent (with its tools and voice) for every session, or a function that makes one per
+ *   (re)connect; `agentName` and `instructions` are ignored when it is given
  * @property {string} [agentName]
  * @property {string} [instructions] replace the minted instructions (the service's policy
  *   decides what was minted; a page that sends its own overrides that for this session)
+ * @property {Partial<Omit<RealtimeSessionOptions, 'transport' | 'model'>>} [sessionOptions]
+ *   passed to the SDK's RealtimeSession; `config` holds the only session settings sent
  * @property {HTMLAudioElement} [audioElement] where the model's voice plays (WebRTC)
+ * @property {boolean} [webrtc] true: WebRTC; false: WebSocket (no microphone: the page sends
+ *   audio itself); default: WebRTC where the browser has it
+ * @property {boolean} [websocketFallback] where the browser has no WebRTC, use WebSocket
+ *   instead of failing with `webrtc_unsupported` (default false)
  * @property {readonly number[]} [reconnectDelaysMs]
+ * @property {number} [stableAfterMs] a call up this long resets the reconnect schedule
+ * @property {number} [maxReconnectKeysPerMinute]
+ * @property {number} [maxRateLimitWaitMs] the longest Retry-After a reconnect waits out
  * @property {number} [connectTimeoutMs]
- * @property {boolean} [webrtc] use WebRTC; default: whether this browser has RTCPeerConnection
  * @property {() => Promise<AgentsSdk>} [loadSdk]
  * @property {(constraints: MediaStreamConstraints) => Promise<MediaStream>} [getUserMedia]
  * @property {import('./timing.js').Sleep} [sleep]
+ * @property {() => number} [now] milliseconds, like Date.now
  */
 
 /**
- * Start a voice session now; listen for its events on the returned object.
- *
- * Events (each a `VoiceEvent`, whose `detail` is as below):
- * - `statechange` `{ state, previous, reason? }`: connecting, connected, disconnected, failed
- * - `key` `{ expiresAt, session }`: a key was obtained for a (re)connection; never its value
- * - `session` `{ type, session }`: the server's `session.created` / `session.updated`
- * - `retry` `{ attempt, delayMs, error }`: a reconnect is scheduled after a drop or a failure
- * - `error` `{ error }`: the session gave up (state `failed`); `error` is an `EkmintError`
- *
+ * @typedef {object} StateChangeDetail
+ * @property {VoiceState} state
+ * @property {VoiceState} previous
+ * @property {string} [reason] the error code of a drop, or 'closed'
+ */
+/**
+ * @typedef {object} SessionStartDetail
+ * @property {RealtimeSession} session the SDK's new session: add your listeners here
+ * @property {boolean} reconnect false for the first session, true for each replacement
+ * @property {readonly unknown[]} previousHistory the replaced session's history (the new
+ *   session starts a new conversation on the server; it does not carry this over)
+ */
+/**
+ * @typedef {object} KeyDetail
+ * @property {number} expiresAt epoch seconds
+ * @property {import('./client-secret.js').SessionSummary} session
+ */
+/**
+ * @typedef {object} ServerSessionDetail
+ * @property {'session.created' | 'session.updated'} type
+ * @property {Record<string, any>} session the session as the server holds it
+ */
+/**
+ * @typedef {object} RetryDetail
+ * @property {number} attempt
+ * @property {number} delayMs
+ * @property {EkmintError} error why, and (for a rate limit) how long the wait is
+ */
+/** @typedef {{ error: EkmintError }} ErrorDetail */
+
+/**
+ * @template D
+ * @typedef {VoiceEvent<D>} VoiceEventOf
+ */
+
+/**
+ * The events a VoiceConnection dispatches, by type.
+ * @typedef {object} VoiceEventMap
+ * @property {VoiceEventOf<StateChangeDetail>} statechange
+ * @property {VoiceEventOf<SessionStartDetail>} sessionstart
+ * @property {VoiceEventOf<KeyDetail>} key
+ * @property {VoiceEventOf<ServerSessionDetail>} session
+ * @property {VoiceEventOf<RetryDetail>} retry
+ * @property {VoiceEventOf<ErrorDetail>} error the session gave up (state `failed`)
+ * @property {VoiceEventOf<ErrorDetail>} realtimeerror the Realtime API or the SDK reported an
+ *   error (a refused session.update, a limit) and the session goes on
+ */
+
+/**
+ * Start a voice session now; listen for its events (VoiceEventMap) on the returned object.
  * @param {VoiceOptions} options
  */
 export function connectVoice(options) {
@@ -75,14 +126,20 @@ export function connectVoice(options) {
 }
 
 export class VoiceConnection extends EventTarget {
-  /** @type {Required<Omit<VoiceOptions, 'realtimeUrl' | 'websocketUrl' | 'instructions' | 'audioElement'>> & VoiceOptions} */
+  /** @type {Required<Omit<VoiceOptions, 'realtimeUrl' | 'websocketUrl' | 'instructions' | 'audioElement' | 'agent' | 'webrtc'>> & VoiceOptions} */
   #options;
   /** @type {VoiceState} */
   #state = 'idle';
   #closed = false;
+  #muted = false;
   #abort = new AbortController();
-  /** @type {SdkSession | null} */
+  /** @type {RealtimeSession | null} */
   #session = null;
+  /** @type {readonly unknown[]} */
+  #lastHistory = [];
+  #sessionsStarted = 0;
+  /** When the current call connected (options.now). */
+  #connectedAt = 0;
   /** @type {MediaStream | null} */
   #microphone = null;
   /** @type {(error: EkmintError) => void} */
@@ -99,19 +156,31 @@ export class VoiceConnection extends EventTarget {
     this.#options = withDefaults(
       {
         agentName: DEFAULT_AGENT_NAME,
+        sessionOptions: {},
+        websocketFallback: false,
         reconnectDelaysMs: RECONNECT_DELAYS_MS,
+        stableAfterMs: DEFAULT_STABLE_AFTER_MS,
+        maxReconnectKeysPerMinute: DEFAULT_MAX_RECONNECT_KEYS_PER_MINUTE,
+        maxRateLimitWaitMs: DEFAULT_MAX_RATE_LIMIT_WAIT_MS,
         connectTimeoutMs: DEFAULT_CONNECT_TIMEOUT_MS,
-        webrtc: typeof globalThis.RTCPeerConnection === 'function',
         // A runtime import: pages that only need keys never load the SDK (about 1.4 MB).
         loadSdk: () => import('@openai/agents-realtime'),
         getUserMedia: defaultGetUserMedia,
         sleep: realSleep,
+        now: Date.now,
       },
       options,
     );
-    /** Which SDK transport carries the session. */
-    this.transport = this.#options.webrtc ? 'webrtc' : 'websocket';
-    /** Resolves on the first `connected`; rejects with the final `EkmintError`. */
+    const hasWebRtc = typeof globalThis.RTCPeerConnection === 'function';
+    const webrtc = this.#options.webrtc ?? (hasWebRtc || !this.#options.websocketFallback);
+    /** Which SDK transport carries the session. @type {TransportKind} */
+    this.transport = webrtc ? 'webrtc' : 'websocket';
+    this.#unsupported = webrtc && this.#options.webrtc === undefined && !hasWebRtc;
+    /**
+     * Resolves on the first `connected`; rejects with the final `EkmintError` (`voice_closed`
+     * after close()).
+     * @type {Promise<void>}
+     */
     this.ready = new Promise((resolve, reject) => {
       this.#resolveReady = resolve;
       this.#rejectReady = reject;
@@ -121,32 +190,111 @@ export class VoiceConnection extends EventTarget {
     queueMicrotask(() => void this.#run());
   }
 
+  /** No WebRTC here and no WebSocket fallback asked for. */
+  #unsupported = false;
+
   /** @returns {VoiceState} */
   get state() {
     return this.#state;
   }
 
-  /** The SDK's RealtimeSession while connected (to send messages, mute, listen for audio). */
+  /**
+   * The SDK's RealtimeSession of the current connection (to send messages, listen for
+   * transcripts and tool calls). A reconnect replaces it: use the `sessionstart` event.
+   * @returns {RealtimeSession | null}
+   */
   get session() {
     return this.#session;
   }
 
-  /** Hang up for good: no reconnect, microphone released, state `disconnected`. */
+  /** Whether the microphone is muted; it stays so across reconnects. */
+  get muted() {
+    return this.#muted;
+  }
+
+  /**
+   * Mute or unmute the microphone for this connection, including the sessions that replace
+   * the current one after a reconnect.
+   * @param {boolean} muted
+   */
+  mute(muted) {
+    this.#muted = muted;
+    if (this.transport === 'webrtc') this.#session?.mute(muted);
+  }
+
+  /**
+   * A listener for one of VoiceEventMap's events, typed by it.
+   * @template {keyof VoiceEventMap} K
+   * @overload
+   * @param {K} type
+   * @param {(this: VoiceConnection, event: VoiceEventMap[K]) => void} listener
+   * @param {boolean | AddEventListenerOptions} [options]
+   * @returns {void}
+   */
+  /**
+   * @overload
+   * @param {string} type
+   * @param {EventListenerOrEventListenerObject | null} listener
+   * @param {boolean | AddEventListenerOptions} [options]
+   * @returns {void}
+   */
+  /**
+   * @param {string} type
+   * @param {any} listener
+   * @param {boolean | AddEventListenerOptions} [options]
+   */
+  addEventListener(type, listener, options) {
+    super.addEventListener(type, listener, options);
+  }
+
+  /**
+   * @template {keyof VoiceEventMap} K
+   * @overload
+   * @param {K} type
+   * @param {(this: VoiceConnection, event: VoiceEventMap[K]) => void} listener
+   * @param {boolean | EventListenerOptions} [options]
+   * @returns {void}
+   */
+  /**
+   * @overload
+   * @param {string} type
+   * @param {EventListenerOrEventListenerObject | null} listener
+   * @param {boolean | EventListenerOptions} [options]
+   * @returns {void}
+   */
+  /**
+   * @param {string} type
+   * @param {any} listener
+   * @param {boolean | EventListenerOptions} [options]
+   */
+  removeEventListener(type, listener, options) {
+    super.removeEventListener(type, listener, options);
+  }
+
+  /**
+   * Hang up for good: no reconnect, microphone released (also one granted after this call),
+   * state `disconnected`, and nothing changes after it. `ready`, if still pending, rejects
+   * with `voice_closed`.
+   */
   close() {
     if (this.#closed) return;
+    const closed = new EkmintError({ code: 'voice_closed' });
+    this.#setState('disconnected', { reason: 'closed' });
     this.#closed = true;
-    this.#abort.abort(new DOMException('The voice session was closed.', 'AbortError'));
+    this.#abort.abort(closed);
     this.#endSession();
     this.#releaseMicrophone();
-    this.#rejectReady(this.#abort.signal.reason);
-    this.#setState('disconnected', { reason: 'closed' });
+    this.#rejectReady(closed);
   }
 
   async #run() {
     try {
+      if (this.#unsupported) throw browserError('webrtc_unsupported');
       const sdk = await this.#loadSdk();
+      if (this.#closed) return;
       // Ask for the microphone before spending a key on a call that could not hear anyone.
-      if (this.transport === 'webrtc') this.#microphone = await this.#openMicrophone();
+      if (this.transport === 'webrtc') await this.#ensureMicrophone();
+      if (this.#closed) return;
       await this.#connectWithRetries(sdk);
     } catch (error) {
       if (!this.#closed) this.#fail(asEkmintError(error));
@@ -155,8 +303,11 @@ export class VoiceConnection extends EventTarget {
 
   /** @param {AgentsSdk} sdk */
   async #connectWithRetries(sdk) {
-    const delays = this.#options.reconnectDelaysMs;
+    const { reconnectDelaysMs: delays, now } = this.#options;
     let retries = 0;
+    let connectedOnce = false;
+    /** @type {number[]} when each reconnect's key was asked for */
+    const reconnectKeys = [];
     for (;;) {
       /** @type {EkmintError} */
       let problem;
@@ -166,26 +317,55 @@ export class VoiceConnection extends EventTarget {
         this.#reportDrop = resolve;
       });
       try {
+        if (retries > 0) reconnectKeys.push(now());
         // Every retry gets a new key: the old one may be the reason it failed.
         await this.#connectOnce(sdk, retries > 0);
         if (this.#closed) return;
-        retries = 0;
+        connectedOnce = true;
         this.#resolveReady();
         problem = await dropped;
+        // Only a call that stayed up starts the schedule over: an upstream that accepts and
+        // drops at once would otherwise cost a key a second, forever.
+        if (now() - this.#connectedAt >= this.#options.stableAfterMs) retries = 0;
       } catch (error) {
         problem = asEkmintError(error);
         if (this.#closed) return;
-        if (!RECOVERABLE.has(problem.code)) throw problem;
+        if (!this.#recoverable(problem, connectedOnce)) throw problem;
       }
       this.#endSession();
       if (this.#closed) return;
       if (retries >= delays.length) throw problem;
+      const recent = reconnectKeys.filter((at) => now() - at < MINUTE_MS).length;
+      if (recent >= this.#options.maxReconnectKeysPerMinute) {
+        throw problem.with({ message: `${problem.message} (${recent} reconnects within a minute; giving up.)` });
+      }
       this.#setState('disconnected', { reason: problem.code });
-      const delayMs = delays[retries];
+      let delayMs = delays[retries];
+      if (BUSY.has(problem.code) && problem.retryAfterS != null) {
+        delayMs = Math.max(delayMs, Math.ceil(problem.retryAfterS) * 1000);
+        problem = problem.with({ message: `${withoutGaveUp(problem.message)} Reconnecting in ${delayMs / 1000} s.` });
+      }
       retries += 1;
       this.#emit('retry', { attempt: retries, delayMs, error: problem });
       await this.#options.sleep(delayMs, this.#abort.signal);
+      if (this.transport === 'webrtc') await this.#ensureMicrophone();
+      if (this.#closed) return;
     }
+  }
+
+  /**
+   * @param {EkmintError} problem
+   * @param {boolean} connectedOnce
+   */
+  #recoverable(problem, connectedOnce) {
+    if (RECOVERABLE.has(problem.code)) return true;
+    // A busy key service during a reconnect: wait as long as it asks, within a bound.
+    return (
+      connectedOnce &&
+      BUSY.has(problem.code) &&
+      problem.retryAfterS != null &&
+      problem.retryAfterS * 1000 <= this.#options.maxRateLimitWaitMs
+    );
   }
 
   /**
@@ -200,73 +380,95 @@ export class VoiceConnection extends EventTarget {
     });
     if (this.#closed) return;
     this.#emit('key', { expiresAt: key.expiresAt, session: key.session });
-    const session = this.#createSession(sdk, key.session.model);
+    const session = await this.#createSession(sdk, key.session.model);
+    if (this.#closed) return;
     this.#session = session;
     session.on('transport_event', (/** @type {any} */ event) => this.#onServerEvent(event));
-    // The SDK's emitter rethrows unhandled 'error' events on some runtimes; failures reach us
-    // through connect() and the drop watch instead.
-    session.on('error', () => {});
+    session.on('error', (/** @type {any} */ event) => {
+      if (this.#session === session && !this.#closed) this.#emit('realtimeerror', { error: realtimeError(event) });
+    });
+    this.#sessionsStarted += 1;
+    this.#emit('sessionstart', {
+      session,
+      reconnect: this.#sessionsStarted > 1,
+      previousHistory: this.#lastHistory,
+    });
     try {
-      const url = this.transport === 'webrtc' ? this.#options.realtimeUrl : this.#options.websocketUrl;
+      const url = this.transport === 'webrtc' ? key.webrtcUrl ?? this.#options.realtimeUrl : this.#options.websocketUrl;
       await withTimeout(
         session.connect({ apiKey: key.value, ...(url ? { url } : {}) }),
         this.#options.connectTimeoutMs,
-        () => browserError('webrtc_connection_failed', undefined, 'The voice connection timed out.'),
+        () => browserError(this.#connectionCode(), undefined, 'The voice connection timed out.'),
       );
     } catch (error) {
-      throw connectError(error);
+      throw connectError(error, this.#connectionCode());
     }
     if (this.#closed || this.#session !== session) return;
+    // The microphone outlives sessions; its mute must match what the new session believes.
+    if (this.transport === 'webrtc') session.mute(this.#muted);
     this.#watchForDrop(session);
+    this.#connectedAt = this.#options.now();
     this.#setState('connected');
+  }
+
+  #connectionCode() {
+    return this.transport === 'webrtc' ? 'webrtc_connection_failed' : 'websocket_connection_failed';
   }
 
   /**
    * @param {AgentsSdk} sdk
    * @param {string | undefined} model the minted model: a session cannot change it later
-   * @returns {SdkSession}
+   * @returns {Promise<RealtimeSession>}
    */
-  #createSession(sdk, model) {
-    const { instructions, audioElement, realtimeUrl } = this.#options;
+  async #createSession(sdk, model) {
+    const { audioElement, realtimeUrl, websocketUrl, sessionOptions } = this.#options;
     const transport =
       this.transport === 'webrtc'
         ? new sdk.OpenAIRealtimeWebRTC({
             // Ours, so the SDK leaves it running between reconnects (no new permission prompt).
-            mediaStream: this.#microphone,
+            ...(this.#microphone ? { mediaStream: this.#microphone } : {}),
             ...(audioElement ? { audioElement } : {}),
             ...(realtimeUrl ? { baseUrl: realtimeUrl } : {}),
           })
-        : new sdk.OpenAIRealtimeWebSocket({});
-    const agent = new sdk.RealtimeAgent({
-      name: this.#options.agentName,
-      ...(instructions ? { instructions } : {}),
-    });
+        : new sdk.OpenAIRealtimeWebSocket(websocketUrl ? { url: websocketUrl } : {});
+    sendOnlyExplicitSettings(transport, sessionOptions.config);
+    const agent = await this.#agent(sdk);
     return new sdk.RealtimeSession(agent, {
+      ...sessionOptions,
       transport,
       ...(model ? { model } : {}),
-      // The SDK's first session.update carries the agent's instructions, '' for an agent with
-      // none, which would wipe what the service minted (and may have locked). providerData is
-      // spread last into that payload; an undefined value drops the field from the JSON.
-      ...(instructions ? {} : { config: { providerData: { instructions: undefined } } }),
     });
   }
 
-  /** @param {SdkSession} session */
+  /**
+   * @param {AgentsSdk} sdk
+   * @returns {Promise<RealtimeAgent>}
+   */
+  async #agent(sdk) {
+    const { agent, agentName, instructions } = this.#options;
+    if (typeof agent === 'function') return agent();
+    if (agent) return agent;
+    return new sdk.RealtimeAgent({ name: agentName, ...(instructions ? { instructions } : {}) });
+  }
+
+  /** @param {RealtimeSession} session */
   #watchForDrop(session) {
     const dropped = () => {
       if (this.#session !== session || this.#closed) return;
-      this.#reportDrop(browserError('webrtc_connection_failed', undefined, 'The voice connection was lost.'));
+      this.#reportDrop(browserError(this.#connectionCode(), undefined, 'The voice connection was lost.'));
     };
     session.transport.on('connection_change', (/** @type {string} */ status) => {
       if (status === 'disconnected') dropped();
     });
     // After connect() the SDK watches the peer connection only, which can take seconds to
     // notice that the server hung up; the events channel closing says so at once.
-    session.transport.connectionState?.dataChannel?.addEventListener('close', dropped);
+    const state = /** @type {{ connectionState?: { dataChannel?: EventTarget } }} */ (session.transport).connectionState;
+    state?.dataChannel?.addEventListener('close', dropped);
   }
 
   /** @param {any} event */
   #onServerEvent(event) {
+    if (this.#closed) return; // a hung-up session's last events are no news to the page
     if (event?.type === 'session.created' || event?.type === 'session.updated') {
       this.#emit('session', { type: event.type, session: event.session });
     }
@@ -287,26 +489,41 @@ export class VoiceConnection extends EventTarget {
     }
   }
 
-  async #openMicrophone() {
+  /** Open the microphone, or open it again if its device went away (an ended track). */
+  async #ensureMicrophone() {
+    const tracks = this.#microphone?.getTracks() ?? [];
+    if (tracks.length && tracks.every((track) => track.readyState !== 'ended')) return;
+    this.#releaseMicrophone();
+    let stream;
     try {
-      return await this.#options.getUserMedia({ audio: true });
+      stream = await this.#options.getUserMedia({ audio: true });
     } catch (error) {
       throw microphoneError(error);
     }
+    // Granted after close(): the page hung up during the prompt; the recording light goes off.
+    if (this.#closed) {
+      stopTracks(stream);
+      return;
+    }
+    this.#microphone = stream;
   }
 
   #endSession() {
     const session = this.#session;
     this.#session = null;
+    if (!session) return;
+    // A mute set on the SDK session directly still holds for the next one.
+    if (this.transport === 'webrtc' && typeof session.muted === 'boolean') this.#muted = session.muted;
+    this.#lastHistory = [...(session.history ?? [])];
     try {
-      session?.close();
+      session.close();
     } catch {
       // Already closed by the SDK; nothing left to release.
     }
   }
 
   #releaseMicrophone() {
-    for (const track of this.#microphone?.getTracks() ?? []) track.stop();
+    if (this.#microphone) stopTracks(this.#microphone);
     this.#microphone = null;
   }
 
@@ -314,8 +531,8 @@ export class VoiceConnection extends EventTarget {
   #fail(error) {
     this.#endSession();
     this.#releaseMicrophone();
-    this.#closed = true;
     this.#setState('failed', { reason: error.code });
+    this.#closed = true;
     this.#emit('error', { error });
     this.#rejectReady(error);
   }
@@ -326,7 +543,7 @@ export class VoiceConnection extends EventTarget {
    */
   #setState(state, extra = {}) {
     const previous = this.#state;
-    if (previous === state) return;
+    if (previous === state || this.#closed) return;
     this.#state = state;
     this.#emit('statechange', { state, previous, ...extra });
   }
@@ -340,16 +557,46 @@ export class VoiceConnection extends EventTarget {
   }
 }
 
-/** An Event with a `detail`, like CustomEvent (which Node 18 lacks without a flag). */
+/**
+ * An Event with a `detail`, like CustomEvent (which Node 18 lacks without a flag).
+ * @template [D=unknown]
+ */
 export class VoiceEvent extends Event {
   /**
    * @param {string} type
-   * @param {object} detail
+   * @param {D} detail
    */
   constructor(type, detail) {
     super(type);
+    /** @type {D} */
     this.detail = detail;
   }
+}
+
+/** @param {MediaStream} stream */
+function stopTracks(stream) {
+  for (const track of stream.getTracks()) track.stop();
+}
+
+/** The key source's "(Tried …; giving up.)": the reconnect does not give up. @param {string} message */
+function withoutGaveUp(message) {
+  return message.replace(/\s*\(Tried [^)]*; giving up\.\)$/, '');
+}
+
+/**
+ * An SDK `error` event -> an EkmintError. The SDK wraps the server's `error` event (or a
+ * transport exception) as `{ type: 'error', error }`.
+ * @param {any} event
+ */
+function realtimeError(event) {
+  const inner = event?.error;
+  const server = inner?.error ?? inner;
+  const text = typeof server?.message === 'string' ? server.message : inner instanceof Error ? inner.message : '';
+  return new EkmintError({
+    code: 'realtime_error',
+    message: text ? `The voice service reported an error: ${text}` : undefined,
+    cause: inner,
+  });
 }
 
 /** @param {MediaStreamConstraints} constraints */
@@ -399,12 +646,13 @@ export function microphoneError(error) {
  * "Realtime call request failed with status <n>: <message>"; 401 there means the key is no
  * longer accepted (expired, or already used up).
  * @param {unknown} error
+ * @param {'webrtc_connection_failed' | 'websocket_connection_failed'} [code]
  */
-export function connectError(error) {
+export function connectError(error, code = 'webrtc_connection_failed') {
   if (error instanceof EkmintError) return error;
   const text = error instanceof Error ? error.message : String(error);
   if (/\bstatus 401\b/.test(text)) return browserError('ephemeral_key_expired', error);
-  return browserError('webrtc_connection_failed', error);
+  return browserError(code, error);
 }
 
 /** @param {unknown} error */
@@ -413,7 +661,7 @@ function asEkmintError(error) {
   return new EkmintError({
     code: 'internal_error',
     message: 'Something went wrong while starting voice.',
-    action: 'Press Start voice again; if it keeps failing, tell the site operator.',
+    action: 'Try again; if it keeps failing, tell the site operator.',
     cause: error,
   });
 }

@@ -146,6 +146,10 @@ export function fakeSdk(outcomes = ['ok']) {
       this.options = options;
       this.transport = options.transport;
       this.closed = false;
+      /** @type {boolean | null} */
+      this.muted = false;
+      /** @type {unknown[]} */
+      this.history = [];
       sessions.push(this);
     }
 
@@ -163,6 +167,12 @@ export function fakeSdk(outcomes = ['ok']) {
       this.transport.emit('connection_change', 'connected');
     }
 
+    /** The SDK's mute: it disables the microphone tracks it was given. */
+    /** @param {boolean} muted */
+    mute(muted) {
+      this.muted = muted;
+    }
+
     close() {
       if (this.closed) return;
       this.closed = true;
@@ -173,6 +183,7 @@ export function fakeSdk(outcomes = ['ok']) {
   return {
     sessions,
     transports,
+    /** @type {any} typed loosely: a stand-in, not the SDK's classes */
     sdk: {
       RealtimeAgent,
       RealtimeSession,
@@ -194,7 +205,16 @@ export function fakeSdk(outcomes = ['ok']) {
 
 /** A microphone stream whose tracks remember being stopped. */
 export function fakeMicrophone() {
-  const track = { stopped: false, stop() { this.stopped = true; } };
+  /** @type {{ stopped: boolean, used?: boolean, enabled: boolean, readyState: 'live' | 'ended', stop(): void }} */
+  const track = {
+    stopped: false,
+    enabled: true,
+    readyState: 'live',
+    stop() {
+      this.stopped = true;
+      this.readyState = 'ended';
+    },
+  };
   return { track, stream: /** @type {MediaStream} */ (/** @type {unknown} */ ({ getTracks: () => [track] })) };
 }
 

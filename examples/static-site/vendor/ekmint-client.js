@@ -1,4 +1,4 @@
-/* ekmint client 0.1.0 bundled by clients/js/build.sh from clients/js/src; do not edit. */
+/* ekmint client 0.2.0 bundled by clients/js/build.sh from clients/js/src; do not edit. */
 
 // src/errors.js
 var ERROR_TEXT = {
@@ -52,7 +52,23 @@ var ERROR_TEXT = {
   },
   webrtc_connection_failed: {
     message: "The voice connection could not be set up, or it was lost.",
-    action: "Check your network (a firewall or VPN can block WebRTC), then press Start voice again."
+    action: "Check your network (a firewall or VPN can block WebRTC), then try again."
+  },
+  webrtc_unsupported: {
+    message: "This browser cannot make voice calls (it has no WebRTC).",
+    action: "Use a current browser (Chrome, Edge, Firefox or Safari)."
+  },
+  websocket_connection_failed: {
+    message: "The voice connection (WebSocket) could not be set up, or it was lost.",
+    action: "Check your network (a proxy can block WebSockets), then try again."
+  },
+  realtime_error: {
+    message: "The voice service reported an error.",
+    action: "The session goes on; if the problem persists, tell the site operator."
+  },
+  voice_closed: {
+    message: "The voice session was closed.",
+    action: "Start a new voice session to talk again."
   },
   microphone_access_denied: {
     message: "The page is not allowed to use the microphone.",
@@ -196,21 +212,51 @@ function createKeySource(options) {
     options
   );
   let cached = null;
-  let inflight = null;
   const expiresInMs = (secret) => secret.expiresAt * 1e3 - (settings.now() + secret.skewMs);
   const isFresh = (secret) => {
     const lifetimeMs = secret.expiresAt * 1e3 - (secret.receivedAtMs + secret.skewMs);
     const margin = Math.min(settings.refreshMarginMs, lifetimeMs / 5);
     return expiresInMs(secret) > margin;
   };
+  let inflight = null;
+  const joinRequest = async (signal) => {
+    signal?.throwIfAborted();
+    if (!inflight) {
+      const controller = new AbortController();
+      const request2 = {
+        controller,
+        waiters: 0,
+        promise: mintWithRetries(settings, controller.signal).then(
+          (secret) => {
+            cached = secret;
+            return secret;
+          }
+        )
+      };
+      request2.promise.catch(() => {
+      });
+      request2.promise.finally(() => {
+        if (inflight === request2) inflight = null;
+      }).catch(() => {
+      });
+      inflight = request2;
+    }
+    const request = inflight;
+    request.waiters += 1;
+    try {
+      return await untilAborted(request.promise, signal);
+    } finally {
+      request.waiters -= 1;
+      if (request.waiters === 0 && signal?.aborted) {
+        if (inflight === request) inflight = null;
+        request.controller.abort(signal.reason);
+      }
+    }
+  };
   return {
     async getClientSecret({ forceRefresh = false, signal } = {}) {
       if (!forceRefresh && cached && isFresh(cached)) return cached;
-      inflight ??= mintWithRetries(settings, signal).finally(() => {
-        inflight = null;
-      });
-      cached = await inflight;
-      return cached;
+      return joinRequest(signal);
     },
     peek: () => cached,
     invalidate() {
@@ -218,6 +264,14 @@ function createKeySource(options) {
     },
     expiresInMs
   };
+}
+function untilAborted(promise, signal) {
+  if (!signal) return promise;
+  return new Promise((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
+  });
 }
 async function mintWithRetries(settings, signal) {
   const startedMs = settings.now();
@@ -305,7 +359,8 @@ function parseSecret(body, response, nowMs) {
     expiresAt: body.expires_at,
     session: { type: session.type, model: session.model, voice: session.voice },
     receivedAtMs: nowMs,
-    skewMs: clockSkewMs(response.headers.get("date"), nowMs)
+    skewMs: clockSkewMs(response.headers.get("date"), nowMs),
+    ...typeof body.webrtc_url === "string" && body.webrtc_url ? { webrtcUrl: body.webrtc_url } : {}
   };
 }
 function clockSkewMs(dateHeader, nowMs) {
@@ -315,22 +370,96 @@ function clockSkewMs(dateHeader, nowMs) {
   return Math.abs(skew) < 2e3 ? 0 : skew;
 }
 
+// src/session-settings.js
+var DEFAULTED = [
+  [["output_modalities"], (c) => [c.outputModalities, c.modalities]],
+  [["tool_choice"], (c) => [c.toolChoice]],
+  [["audio", "input", "format"], (c) => [c.audio?.input?.format, c.inputAudioFormat]],
+  [["audio", "input", "noise_reduction"], (c) => [c.audio?.input?.noiseReduction, c.inputAudioNoiseReduction]],
+  [["audio", "input", "transcription"], (c) => [c.audio?.input?.transcription, c.inputAudioTranscription]],
+  [["audio", "input", "turn_detection"], (c) => [c.audio?.input?.turnDetection, c.turnDetection]],
+  [["audio", "output", "format"], (c) => [c.audio?.output?.format, c.outputAudioFormat]],
+  [["audio", "output", "voice"], (c) => [c.audio?.output?.voice, c.voice]],
+  [["audio", "output", "speed"], (c) => [c.audio?.output?.speed, c.speed]]
+];
+function sendOnlyExplicitSettings(transport, pageConfig = {}) {
+  const target = (
+    /** @type {{ _getMergedSessionConfig?: (config: Json) => Json }} */
+    transport
+  );
+  const merge = target._getMergedSessionConfig;
+  if (typeof merge !== "function") return false;
+  const defaults = merge.call(transport, {});
+  target._getMergedSessionConfig = (config) => onlyExplicit(merge.call(transport, config), defaults, pageConfig);
+  return true;
+}
+function onlyExplicit(payload, defaults, pageConfig) {
+  const trimmed = structuredClone(payload);
+  if (!trimmed.instructions) delete trimmed.instructions;
+  for (const [path, setBy] of DEFAULTED) {
+    const pageSet = setBy(pageConfig).some((value) => value !== void 0);
+    if (!pageSet && same(valueAt(trimmed, path), valueAt(defaults, path))) removeAt(trimmed, path);
+  }
+  return trimmed;
+}
+function same(a, b) {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+function valueAt(object, path) {
+  return path.reduce(
+    (node, key) => node?.[key],
+    /** @type {any} */
+    object
+  );
+}
+function removeAt(object, path) {
+  const parents = [object];
+  for (const key of path.slice(0, -1)) {
+    const next = parents.at(-1)?.[key];
+    if (typeof next !== "object" || next === null) return;
+    parents.push(next);
+  }
+  const last = (
+    /** @type {Json} */
+    parents.at(-1)
+  );
+  delete last[
+    /** @type {string} */
+    path.at(-1)
+  ];
+  for (let depth = parents.length - 1; depth > 0; depth -= 1) {
+    if (Object.keys(parents[depth]).length) break;
+    delete parents[depth - 1][path[depth - 1]];
+  }
+}
+
 // src/voice.js
 var DEFAULT_CONNECT_TIMEOUT_MS = 15e3;
 var DEFAULT_AGENT_NAME = "Assistant";
-var RECOVERABLE = /* @__PURE__ */ new Set(["ephemeral_key_expired", "webrtc_connection_failed"]);
+var DEFAULT_STABLE_AFTER_MS = 3e4;
+var DEFAULT_MAX_RECONNECT_KEYS_PER_MINUTE = 6;
+var DEFAULT_MAX_RATE_LIMIT_WAIT_MS = 6e4;
+var MINUTE_MS = 6e4;
+var RECOVERABLE = /* @__PURE__ */ new Set(["ephemeral_key_expired", "webrtc_connection_failed", "websocket_connection_failed"]);
+var BUSY = /* @__PURE__ */ new Set(["rate_limited", "openai_api_unavailable"]);
 function connectVoice(options) {
   return new VoiceConnection(options);
 }
 var VoiceConnection = class extends EventTarget {
-  /** @type {Required<Omit<VoiceOptions, 'realtimeUrl' | 'websocketUrl' | 'instructions' | 'audioElement'>> & VoiceOptions} */
+  /** @type {Required<Omit<VoiceOptions, 'realtimeUrl' | 'websocketUrl' | 'instructions' | 'audioElement' | 'agent' | 'webrtc'>> & VoiceOptions} */
   #options;
   /** @type {VoiceState} */
   #state = "idle";
   #closed = false;
+  #muted = false;
   #abort = new AbortController();
-  /** @type {SdkSession | null} */
+  /** @type {RealtimeSession | null} */
   #session = null;
+  /** @type {readonly unknown[]} */
+  #lastHistory = [];
+  #sessionsStarted = 0;
+  /** When the current call connected (options.now). */
+  #connectedAt = 0;
   /** @type {MediaStream | null} */
   #microphone = null;
   /** @type {(error: EkmintError) => void} */
@@ -349,17 +478,25 @@ var VoiceConnection = class extends EventTarget {
     this.#options = withDefaults(
       {
         agentName: DEFAULT_AGENT_NAME,
+        sessionOptions: {},
+        websocketFallback: false,
         reconnectDelaysMs: RECONNECT_DELAYS_MS,
+        stableAfterMs: DEFAULT_STABLE_AFTER_MS,
+        maxReconnectKeysPerMinute: DEFAULT_MAX_RECONNECT_KEYS_PER_MINUTE,
+        maxRateLimitWaitMs: DEFAULT_MAX_RATE_LIMIT_WAIT_MS,
         connectTimeoutMs: DEFAULT_CONNECT_TIMEOUT_MS,
-        webrtc: typeof globalThis.RTCPeerConnection === "function",
         // A runtime import: pages that only need keys never load the SDK (about 1.4 MB).
         loadSdk: () => import("@openai/agents-realtime"),
         getUserMedia: defaultGetUserMedia,
-        sleep
+        sleep,
+        now: Date.now
       },
       options
     );
-    this.transport = this.#options.webrtc ? "webrtc" : "websocket";
+    const hasWebRtc = typeof globalThis.RTCPeerConnection === "function";
+    const webrtc = this.#options.webrtc ?? (hasWebRtc || !this.#options.websocketFallback);
+    this.transport = webrtc ? "webrtc" : "websocket";
+    this.#unsupported = webrtc && this.#options.webrtc === void 0 && !hasWebRtc;
     this.ready = new Promise((resolve, reject) => {
       this.#resolveReady = resolve;
       this.#rejectReady = reject;
@@ -368,28 +505,102 @@ var VoiceConnection = class extends EventTarget {
     });
     queueMicrotask(() => void this.#run());
   }
+  /** No WebRTC here and no WebSocket fallback asked for. */
+  #unsupported = false;
   /** @returns {VoiceState} */
   get state() {
     return this.#state;
   }
-  /** The SDK's RealtimeSession while connected (to send messages, mute, listen for audio). */
+  /**
+   * The SDK's RealtimeSession of the current connection (to send messages, listen for
+   * transcripts and tool calls). A reconnect replaces it: use the `sessionstart` event.
+   * @returns {RealtimeSession | null}
+   */
   get session() {
     return this.#session;
   }
-  /** Hang up for good: no reconnect, microphone released, state `disconnected`. */
+  /** Whether the microphone is muted; it stays so across reconnects. */
+  get muted() {
+    return this.#muted;
+  }
+  /**
+   * Mute or unmute the microphone for this connection, including the sessions that replace
+   * the current one after a reconnect.
+   * @param {boolean} muted
+   */
+  mute(muted) {
+    this.#muted = muted;
+    if (this.transport === "webrtc") this.#session?.mute(muted);
+  }
+  /**
+   * A listener for one of VoiceEventMap's events, typed by it.
+   * @template {keyof VoiceEventMap} K
+   * @overload
+   * @param {K} type
+   * @param {(this: VoiceConnection, event: VoiceEventMap[K]) => void} listener
+   * @param {boolean | AddEventListenerOptions} [options]
+   * @returns {void}
+   */
+  /**
+   * @overload
+   * @param {string} type
+   * @param {EventListenerOrEventListenerObject | null} listener
+   * @param {boolean | AddEventListenerOptions} [options]
+   * @returns {void}
+   */
+  /**
+   * @param {string} type
+   * @param {any} listener
+   * @param {boolean | AddEventListenerOptions} [options]
+   */
+  addEventListener(type, listener, options) {
+    super.addEventListener(type, listener, options);
+  }
+  /**
+   * @template {keyof VoiceEventMap} K
+   * @overload
+   * @param {K} type
+   * @param {(this: VoiceConnection, event: VoiceEventMap[K]) => void} listener
+   * @param {boolean | EventListenerOptions} [options]
+   * @returns {void}
+   */
+  /**
+   * @overload
+   * @param {string} type
+   * @param {EventListenerOrEventListenerObject | null} listener
+   * @param {boolean | EventListenerOptions} [options]
+   * @returns {void}
+   */
+  /**
+   * @param {string} type
+   * @param {any} listener
+   * @param {boolean | EventListenerOptions} [options]
+   */
+  removeEventListener(type, listener, options) {
+    super.removeEventListener(type, listener, options);
+  }
+  /**
+   * Hang up for good: no reconnect, microphone released (also one granted after this call),
+   * state `disconnected`, and nothing changes after it. `ready`, if still pending, rejects
+   * with `voice_closed`.
+   */
   close() {
     if (this.#closed) return;
+    const closed = new EkmintError({ code: "voice_closed" });
+    this.#setState("disconnected", { reason: "closed" });
     this.#closed = true;
-    this.#abort.abort(new DOMException("The voice session was closed.", "AbortError"));
+    this.#abort.abort(closed);
     this.#endSession();
     this.#releaseMicrophone();
-    this.#rejectReady(this.#abort.signal.reason);
-    this.#setState("disconnected", { reason: "closed" });
+    this.#rejectReady(closed);
   }
   async #run() {
     try {
+      if (this.#unsupported) throw browserError("webrtc_unsupported");
       const sdk = await this.#loadSdk();
-      if (this.transport === "webrtc") this.#microphone = await this.#openMicrophone();
+      if (this.#closed) return;
+      if (this.transport === "webrtc") await this.#ensureMicrophone();
+      if (this.#closed) return;
       await this.#connectWithRetries(sdk);
     } catch (error) {
       if (!this.#closed) this.#fail(asEkmintError(error));
@@ -397,33 +608,55 @@ var VoiceConnection = class extends EventTarget {
   }
   /** @param {AgentsSdk} sdk */
   async #connectWithRetries(sdk) {
-    const delays = this.#options.reconnectDelaysMs;
+    const { reconnectDelaysMs: delays, now } = this.#options;
     let retries = 0;
+    let connectedOnce = false;
+    const reconnectKeys = [];
     for (; ; ) {
       let problem;
       const dropped = new Promise((resolve) => {
         this.#reportDrop = resolve;
       });
       try {
+        if (retries > 0) reconnectKeys.push(now());
         await this.#connectOnce(sdk, retries > 0);
         if (this.#closed) return;
-        retries = 0;
+        connectedOnce = true;
         this.#resolveReady();
         problem = await dropped;
+        if (now() - this.#connectedAt >= this.#options.stableAfterMs) retries = 0;
       } catch (error) {
         problem = asEkmintError(error);
         if (this.#closed) return;
-        if (!RECOVERABLE.has(problem.code)) throw problem;
+        if (!this.#recoverable(problem, connectedOnce)) throw problem;
       }
       this.#endSession();
       if (this.#closed) return;
       if (retries >= delays.length) throw problem;
+      const recent = reconnectKeys.filter((at) => now() - at < MINUTE_MS).length;
+      if (recent >= this.#options.maxReconnectKeysPerMinute) {
+        throw problem.with({ message: `${problem.message} (${recent} reconnects within a minute; giving up.)` });
+      }
       this.#setState("disconnected", { reason: problem.code });
-      const delayMs = delays[retries];
+      let delayMs = delays[retries];
+      if (BUSY.has(problem.code) && problem.retryAfterS != null) {
+        delayMs = Math.max(delayMs, Math.ceil(problem.retryAfterS) * 1e3);
+        problem = problem.with({ message: `${withoutGaveUp(problem.message)} Reconnecting in ${delayMs / 1e3} s.` });
+      }
       retries += 1;
       this.#emit("retry", { attempt: retries, delayMs, error: problem });
       await this.#options.sleep(delayMs, this.#abort.signal);
+      if (this.transport === "webrtc") await this.#ensureMicrophone();
+      if (this.#closed) return;
     }
+  }
+  /**
+   * @param {EkmintError} problem
+   * @param {boolean} connectedOnce
+   */
+  #recoverable(problem, connectedOnce) {
+    if (RECOVERABLE.has(problem.code)) return true;
+    return connectedOnce && BUSY.has(problem.code) && problem.retryAfterS != null && problem.retryAfterS * 1e3 <= this.#options.maxRateLimitWaitMs;
   }
   /**
    * @param {AgentsSdk} sdk
@@ -437,64 +670,87 @@ var VoiceConnection = class extends EventTarget {
     });
     if (this.#closed) return;
     this.#emit("key", { expiresAt: key.expiresAt, session: key.session });
-    const session = this.#createSession(sdk, key.session.model);
+    const session = await this.#createSession(sdk, key.session.model);
+    if (this.#closed) return;
     this.#session = session;
     session.on("transport_event", (event) => this.#onServerEvent(event));
-    session.on("error", () => {
+    session.on("error", (event) => {
+      if (this.#session === session && !this.#closed) this.#emit("realtimeerror", { error: realtimeError(event) });
+    });
+    this.#sessionsStarted += 1;
+    this.#emit("sessionstart", {
+      session,
+      reconnect: this.#sessionsStarted > 1,
+      previousHistory: this.#lastHistory
     });
     try {
-      const url = this.transport === "webrtc" ? this.#options.realtimeUrl : this.#options.websocketUrl;
+      const url = this.transport === "webrtc" ? key.webrtcUrl ?? this.#options.realtimeUrl : this.#options.websocketUrl;
       await withTimeout(
         session.connect({ apiKey: key.value, ...url ? { url } : {} }),
         this.#options.connectTimeoutMs,
-        () => browserError("webrtc_connection_failed", void 0, "The voice connection timed out.")
+        () => browserError(this.#connectionCode(), void 0, "The voice connection timed out.")
       );
     } catch (error) {
-      throw connectError(error);
+      throw connectError(error, this.#connectionCode());
     }
     if (this.#closed || this.#session !== session) return;
+    if (this.transport === "webrtc") session.mute(this.#muted);
     this.#watchForDrop(session);
+    this.#connectedAt = this.#options.now();
     this.#setState("connected");
+  }
+  #connectionCode() {
+    return this.transport === "webrtc" ? "webrtc_connection_failed" : "websocket_connection_failed";
   }
   /**
    * @param {AgentsSdk} sdk
    * @param {string | undefined} model the minted model: a session cannot change it later
-   * @returns {SdkSession}
+   * @returns {Promise<RealtimeSession>}
    */
-  #createSession(sdk, model) {
-    const { instructions, audioElement, realtimeUrl } = this.#options;
+  async #createSession(sdk, model) {
+    const { audioElement, realtimeUrl, websocketUrl, sessionOptions } = this.#options;
     const transport = this.transport === "webrtc" ? new sdk.OpenAIRealtimeWebRTC({
       // Ours, so the SDK leaves it running between reconnects (no new permission prompt).
-      mediaStream: this.#microphone,
+      ...this.#microphone ? { mediaStream: this.#microphone } : {},
       ...audioElement ? { audioElement } : {},
       ...realtimeUrl ? { baseUrl: realtimeUrl } : {}
-    }) : new sdk.OpenAIRealtimeWebSocket({});
-    const agent = new sdk.RealtimeAgent({
-      name: this.#options.agentName,
-      ...instructions ? { instructions } : {}
-    });
+    }) : new sdk.OpenAIRealtimeWebSocket(websocketUrl ? { url: websocketUrl } : {});
+    sendOnlyExplicitSettings(transport, sessionOptions.config);
+    const agent = await this.#agent(sdk);
     return new sdk.RealtimeSession(agent, {
+      ...sessionOptions,
       transport,
-      ...model ? { model } : {},
-      // The SDK's first session.update carries the agent's instructions, '' for an agent with
-      // none, which would wipe what the service minted (and may have locked). providerData is
-      // spread last into that payload; an undefined value drops the field from the JSON.
-      ...instructions ? {} : { config: { providerData: { instructions: void 0 } } }
+      ...model ? { model } : {}
     });
   }
-  /** @param {SdkSession} session */
+  /**
+   * @param {AgentsSdk} sdk
+   * @returns {Promise<RealtimeAgent>}
+   */
+  async #agent(sdk) {
+    const { agent, agentName, instructions } = this.#options;
+    if (typeof agent === "function") return agent();
+    if (agent) return agent;
+    return new sdk.RealtimeAgent({ name: agentName, ...instructions ? { instructions } : {} });
+  }
+  /** @param {RealtimeSession} session */
   #watchForDrop(session) {
     const dropped = () => {
       if (this.#session !== session || this.#closed) return;
-      this.#reportDrop(browserError("webrtc_connection_failed", void 0, "The voice connection was lost."));
+      this.#reportDrop(browserError(this.#connectionCode(), void 0, "The voice connection was lost."));
     };
     session.transport.on("connection_change", (status) => {
       if (status === "disconnected") dropped();
     });
-    session.transport.connectionState?.dataChannel?.addEventListener("close", dropped);
+    const state = (
+      /** @type {{ connectionState?: { dataChannel?: EventTarget } }} */
+      session.transport.connectionState
+    );
+    state?.dataChannel?.addEventListener("close", dropped);
   }
   /** @param {any} event */
   #onServerEvent(event) {
+    if (this.#closed) return;
     if (event?.type === "session.created" || event?.type === "session.updated") {
       this.#emit("session", { type: event.type, session: event.session });
     }
@@ -511,31 +767,44 @@ var VoiceConnection = class extends EventTarget {
       });
     }
   }
-  async #openMicrophone() {
+  /** Open the microphone, or open it again if its device went away (an ended track). */
+  async #ensureMicrophone() {
+    const tracks = this.#microphone?.getTracks() ?? [];
+    if (tracks.length && tracks.every((track) => track.readyState !== "ended")) return;
+    this.#releaseMicrophone();
+    let stream;
     try {
-      return await this.#options.getUserMedia({ audio: true });
+      stream = await this.#options.getUserMedia({ audio: true });
     } catch (error) {
       throw microphoneError(error);
     }
+    if (this.#closed) {
+      stopTracks(stream);
+      return;
+    }
+    this.#microphone = stream;
   }
   #endSession() {
     const session = this.#session;
     this.#session = null;
+    if (!session) return;
+    if (this.transport === "webrtc" && typeof session.muted === "boolean") this.#muted = session.muted;
+    this.#lastHistory = [...session.history ?? []];
     try {
-      session?.close();
+      session.close();
     } catch {
     }
   }
   #releaseMicrophone() {
-    for (const track of this.#microphone?.getTracks() ?? []) track.stop();
+    if (this.#microphone) stopTracks(this.#microphone);
     this.#microphone = null;
   }
   /** @param {EkmintError} error */
   #fail(error) {
     this.#endSession();
     this.#releaseMicrophone();
-    this.#closed = true;
     this.#setState("failed", { reason: error.code });
+    this.#closed = true;
     this.#emit("error", { error });
     this.#rejectReady(error);
   }
@@ -545,7 +814,7 @@ var VoiceConnection = class extends EventTarget {
    */
   #setState(state, extra = {}) {
     const previous = this.#state;
-    if (previous === state) return;
+    if (previous === state || this.#closed) return;
     this.#state = state;
     this.#emit("statechange", { state, previous, ...extra });
   }
@@ -560,13 +829,29 @@ var VoiceConnection = class extends EventTarget {
 var VoiceEvent = class extends Event {
   /**
    * @param {string} type
-   * @param {object} detail
+   * @param {D} detail
    */
   constructor(type, detail) {
     super(type);
     this.detail = detail;
   }
 };
+function stopTracks(stream) {
+  for (const track of stream.getTracks()) track.stop();
+}
+function withoutGaveUp(message) {
+  return message.replace(/\s*\(Tried [^)]*; giving up\.\)$/, "");
+}
+function realtimeError(event) {
+  const inner = event?.error;
+  const server = inner?.error ?? inner;
+  const text = typeof server?.message === "string" ? server.message : inner instanceof Error ? inner.message : "";
+  return new EkmintError({
+    code: "realtime_error",
+    message: text ? `The voice service reported an error: ${text}` : void 0,
+    cause: inner
+  });
+}
 function defaultGetUserMedia(constraints) {
   const media = globalThis.navigator?.mediaDevices;
   if (!media?.getUserMedia) {
@@ -604,18 +889,18 @@ function microphoneError(error) {
   }
   return browserError("microphone_access_denied", error);
 }
-function connectError(error) {
+function connectError(error, code = "webrtc_connection_failed") {
   if (error instanceof EkmintError) return error;
   const text = error instanceof Error ? error.message : String(error);
   if (/\bstatus 401\b/.test(text)) return browserError("ephemeral_key_expired", error);
-  return browserError("webrtc_connection_failed", error);
+  return browserError(code, error);
 }
 function asEkmintError(error) {
   if (error instanceof EkmintError) return error;
   return new EkmintError({
     code: "internal_error",
     message: "Something went wrong while starting voice.",
-    action: "Press Start voice again; if it keeps failing, tell the site operator.",
+    action: "Try again; if it keeps failing, tell the site operator.",
     cause: error
   });
 }
@@ -643,6 +928,7 @@ export {
   EkmintError,
   RECONNECT_DELAYS_MS,
   VoiceConnection,
+  VoiceEvent,
   clockSkewMs,
   connectVoice,
   createEkmintClient,

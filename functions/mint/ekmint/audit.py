@@ -40,6 +40,7 @@ class AuditRecord(BaseModel):
     error_message: str | None = None
     principal: str
     principal_type: Literal["ip", "sub"]
+    viewer_ip_trusted: bool = False
     source_ip: str | None = None
     origin: str | None = None
     user_agent: str | None = None

@@ -25,7 +25,8 @@ def cors_headers(origin: str | None, allowed: Sequence[str]) -> dict[str, str]:
     # callers authenticate with a bearer header, not cookies.
     return {
         "Access-Control-Allow-Origin": origin,
-        "Access-Control-Expose-Headers": "X-Request-Id, Retry-After",
+        # Date: the browser client corrects a wrong device clock with it (key expiry).
+        "Access-Control-Expose-Headers": "X-Request-Id, Retry-After, Date",
         "Vary": "Origin",
     }
 

@@ -29,6 +29,7 @@ import httpx
 from botocore.config import Config
 
 from .deadline import AWS_CONNECT_TIMEOUT_S, AWS_MAX_ATTEMPTS, AWS_READ_TIMEOUT_S
+from .edge import TrustedEdge
 from .secret_cache import OpenAIKeySource
 from .settings import Settings
 from .upstream import USER_AGENT, RetryPolicy
@@ -72,6 +73,8 @@ class MintDeps:
     retry: RetryPolicy
     logger: logging.Logger | Any
     metrics: Any = None
+    # Set when TRUSTED_EDGE_SECRET_ID is: the viewer's IP behind CloudFront (edge.py).
+    edge: TrustedEdge | None = None
     sleep: Callable[[float], None] = time.sleep
     rand: Callable[[], float] = random.random
     monotonic: Callable[[], float] = time.monotonic
@@ -116,14 +119,26 @@ def aws_clients(
 
 def build_dependencies(settings: Settings, logger: logging.Logger | Any, metrics: Any) -> MintDeps:
     dynamodb, secretsmanager = aws_clients()
+    key_source = OpenAIKeySource(
+        secretsmanager, settings.openai_secret_id, settings.openai_secret_max_age_s
+    )
+    edge = None
+    if settings.trusted_edge_secret_id:
+        # The same provider, so both secrets share one client and one cache.
+        edge = TrustedEdge(
+            key_source.provider,
+            settings.trusted_edge_secret_id,
+            settings.trusted_edge_secret_header,
+            settings.viewer_ip_header,
+            settings.openai_secret_max_age_s,
+        )
     return MintDeps(
         settings=settings,
         dynamodb=dynamodb,
-        key_source=OpenAIKeySource(
-            secretsmanager, settings.openai_secret_id, settings.openai_secret_max_age_s
-        ),
+        key_source=key_source,
         http=openai_client(settings),
         retry=retry_policy(settings),
         logger=logger,
         metrics=metrics,
+        edge=edge,
     )

@@ -38,6 +38,7 @@ class _Decision:
     effective: EffectiveSession | None = None
     report: UpstreamReport = field(default_factory=UpstreamReport)
     quota_calls: int = 0
+    viewer_ip_trusted: bool = False
     # Milliseconds spent in each phase (secret, quota, upstream, audit): the request's log line
     # carries them, so Logs Insights answers "where did the time go" without traces.
     phases_ms: dict[str, float] = field(default_factory=dict)
@@ -87,7 +88,19 @@ def _decide(
 ) -> tuple[ClientSecretAnswer, str]:
     settings = deps.settings
     check_origin(incoming, settings.allowed_origins)
-    decision.principal, decision.principal_type = principal_of(incoming, settings.auth_mode)
+    viewer_ip = None
+    if deps.edge is not None and settings.auth_mode != "jwt":
+        try:
+            viewer_ip, why = deps.edge.viewer_ip(incoming.headers)
+        except Exception as exc:
+            raise SecretUnusable(f"reading the edge secret failed: {type(exc).__name__}") from None
+        decision.viewer_ip_trusted = viewer_ip is not None
+        if why not in ("trusted", "no viewer header"):
+            # A spoofed or broken header: ignored (the source IP is the principal), and said.
+            deps.logger.warning("viewer address not trusted", extra={"edge_reason": why})
+    decision.principal, decision.principal_type = principal_of(
+        incoming, settings.auth_mode, viewer_ip
+    )
     check_body(incoming, settings.max_body_bytes)
     effective = apply_policy(parse_request(incoming.body), settings.session_policy)
     decision.effective = effective
@@ -154,15 +167,22 @@ def _record(
 ) -> bool:
     """Write the audit record and log it as one line; False if DynamoDB would not take it."""
     incoming, effective, report = decision.incoming, decision.effective, decision.report
+    outcome = "minted" if error is None else error.outcome
+    retention_days = (
+        deps.settings.refused_retention_days
+        if outcome == "refused"
+        else deps.settings.audit_retention_days
+    )
     record = audit.AuditRecord(
         request_id=incoming.request_id,
-        **audit.timestamps(decision.at, deps.settings.audit_retention_days),
-        outcome="minted" if error is None else error.outcome,
+        **audit.timestamps(decision.at, retention_days),
+        outcome=outcome,
         http_status=200 if error is None else error.status,
         error_code=None if error is None else error.code,
         error_message=None if error is None else error.message,
         principal=decision.principal,
         principal_type=decision.principal_type,
+        viewer_ip_trusted=decision.viewer_ip_trusted,
         source_ip=incoming.source_ip,
         origin=incoming.origin,
         user_agent=incoming.user_agent,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .cors import origin_allowed
@@ -31,6 +31,8 @@ class Incoming:
     source_ip: str | None
     user_agent: str | None
     jwt_sub: str | None
+    # All of them, for a trusted edge's viewer header (edge.py); never logged or recorded.
+    headers: Mapping[str, str] = field(default_factory=dict, repr=False)
 
 
 def _header(headers: Mapping[str, str], name: str) -> str | None:
@@ -65,6 +67,7 @@ def from_event(event: Mapping[str, Any], fallback_request_id: str) -> Incoming:
         source_ip=http.get("sourceIp"),
         user_agent=_header(headers, "user-agent"),
         jwt_sub=str(sub) if sub else None,
+        headers=dict(headers),
     )
 
 
@@ -73,14 +76,17 @@ def check_origin(incoming: Incoming, allowed: Sequence[str]) -> None:
         raise OriginNotAllowed(f"origin {incoming.origin!r} is not allowed to mint keys")
 
 
-def principal_of(incoming: Incoming, auth_mode: str) -> tuple[str, str]:
-    """(principal, kind): the token's subject in jwt mode, the source IP otherwise."""
+def principal_of(
+    incoming: Incoming, auth_mode: str, viewer_ip: str | None = None
+) -> tuple[str, str]:
+    """(principal, kind): the token's subject in jwt mode; otherwise the viewer's IP that a
+    trusted edge vouched for (edge.py), else the source IP."""
     if auth_mode == "jwt":
         # API Gateway's authorizer should have refused this already; this is defense in depth.
         if not incoming.jwt_sub:
             raise Unauthorized("this service requires a signed-in caller")
         return incoming.jwt_sub, "sub"
-    return incoming.source_ip or "unknown", "ip"
+    return viewer_ip or incoming.source_ip or "unknown", "ip"
 
 
 def check_body(incoming: Incoming, max_body_bytes: int) -> None:

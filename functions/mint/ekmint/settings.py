@@ -133,6 +133,8 @@ class Settings(BaseModel):
     audit_table_name: str = Field(alias="AUDIT_TABLE_NAME", min_length=3)
     quota_table_name: str = Field(alias="QUOTA_TABLE_NAME", min_length=3)
     audit_retention_days: int = Field(90, alias="AUDIT_RETENTION_DAYS", ge=1, le=3650)
+    # Refusals are kept shorter: a flood of them must not become a storage bill (audit.md).
+    refused_retention_days: int = Field(7, alias="REFUSED_AUDIT_RETENTION_DAYS", ge=1, le=3650)
     auth_mode: Literal["none", "jwt"] = Field("none", alias="AUTH_MODE")
     allowed_origins: tuple[str, ...] = Field((), alias="ALLOWED_ORIGINS")
     quota_per_minute: int = Field(alias="QUOTA_PER_MINUTE", ge=0)
@@ -147,6 +149,14 @@ class Settings(BaseModel):
     upstream_max_attempts: int = Field(4, alias="UPSTREAM_MAX_ATTEMPTS", ge=1, le=10)
     upstream_backoff_base_s: float = Field(1.0, alias="UPSTREAM_BACKOFF_BASE_S", ge=0, le=10)
     max_body_bytes: int = Field(16 * 1024, alias="MAX_BODY_BYTES", ge=1, le=1024 * 1024)
+    # Behind CloudFront (edge.py): empty = the viewer header is never believed.
+    trusted_edge_secret_id: str = Field("", alias="TRUSTED_EDGE_SECRET_ID")
+    trusted_edge_secret_header: str = Field(
+        "x-origin-verify", alias="TRUSTED_EDGE_SECRET_HEADER", pattern=r"^[A-Za-z0-9-]+$"
+    )
+    viewer_ip_header: str = Field(
+        "cloudfront-viewer-address", alias="VIEWER_IP_HEADER", pattern=r"^[A-Za-z0-9-]+$"
+    )
 
     @model_validator(mode="before")
     @classmethod
