@@ -52,8 +52,8 @@ AUDIT_WRITE_UNITS = 1 + AUDIT_GSIS
 # Measured (tests/integration/test_bill_inputs.py keeps these honest): the audit item's size
 # by DynamoDB's rules, and what the function writes to its log for one warm mint at INFO (the
 # audit line and the EMF metrics line).
-AUDIT_ITEM_BYTES = 560
-FUNCTION_LOG_BYTES_PER_MINT = 1595
+AUDIT_ITEM_BYTES = 578
+FUNCTION_LOG_BYTES_PER_MINT = 1621
 # Not measurable here: DynamoDB's per-item storage overhead (100 bytes, Developer Guide "Item
 # sizes"), Lambda's START/END/REPORT lines with the X-Ray trace id (~370 bytes), and one HTTP API
 # access log line in template.yaml's format with typical values (~450 bytes).
