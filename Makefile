@@ -21,7 +21,7 @@ export AWS_DEFAULT_REGION ?= us-east-1
 export AWS_EC2_METADATA_DISABLED := true
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help install dev test lint typecheck template-check security-check build deploy-tools deploy unit integration e2e load fuzz clean bench
+.PHONY: help install dev test lint typecheck template-check security-check build deploy-tools deploy unit integration e2e load fuzz clean bench simulate
 
 help:
 	@echo "make dev    - run the local stack on http://127.0.0.1:$${PORT:-3000} (no AWS account needed)"
@@ -30,6 +30,7 @@ help:
 	@echo "make deploy - make build, then sam deploy with samconfig.toml (first time: docs/deploy.md)"
 	@echo "make load   - 50 clients for 60 s against the local stack; prints latency, RSS, counts"
 	@echo "make fuzz   - hypothesis and schemathesis with thousands of examples"
+	@echo "make simulate - the quota path under DynamoDB's contention, 10 to 5,000 mints/s (docs/scaling.md)"
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -95,6 +96,10 @@ deploy: build
 # A few minutes; BENCH_ARGS=--quick for a short run.
 bench: $(STAMP)
 	PATH="$(PY313_DIR):$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m bench $(BENCH_ARGS)
+
+# A discrete-event simulation, no network: seconds. SIMULATE_ARGS=--rates 10,100 for fewer rows.
+simulate: $(STAMP)
+	$(BIN)/python -m bench.simulate $(SIMULATE_ARGS)
 
 test: lint typecheck template-check security-check build
 	$(BIN)/pytest $(PYTEST_ARGS)

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from bench import envs
+from bench import bill, envs
 from bench.stubs import INSTANT, REALISTIC, Stubs
 from bench.targets import Run, Target, run_child, targets
 from ekmint_dev.local_aws import load_template
@@ -368,6 +368,8 @@ def main(argv: list[str] | None = None) -> None:
         "sizes": sizes,
     }
     print_table(report, memory_mb)
+    # The whole bill, not only Lambda's share of it (docs/scaling.md).
+    print("\n" + "\n".join(bill.bill_lines()))
     log(f"(bench took {time.monotonic() - started:.0f} s)")
 
 

@@ -5,7 +5,8 @@ warm mint measured against them is mostly *their* time. These answer from a fixe
 tens of microseconds, so what is left is the function's own overhead. They also count what the
 function does (connections, calls by operation), which is the I/O part of the report.
 
-- AWS: DynamoDB (JSON 1.0) `TransactWriteItems` and `PutItem`, Secrets Manager (JSON 1.1)
+- AWS: DynamoDB (JSON 1.0) `UpdateItem` (the quota's counters), `TransactWriteItems` (the quota
+  of earlier checkouts, for bench/compare.py) and `PutItem`, Secrets Manager (JSON 1.1)
   `GetSecretValue`, chosen by `X-Amz-Target`; boto3 reaches it through `AWS_ENDPOINT_URL`.
 - OpenAI: `POST /v1/realtime/client_secrets`, answering a fake `ek_` value.
 
@@ -219,7 +220,11 @@ _SECRET_VALUE = json.dumps(
 def aws_answer(request: Request) -> tuple[str, Reply]:
     """DynamoDB and Secrets Manager over their JSON protocols, always successful."""
     target = request.headers.get("x-amz-target", "")
-    if target in ("DynamoDB_20120810.TransactWriteItems", "DynamoDB_20120810.PutItem"):
+    if target in (
+        "DynamoDB_20120810.TransactWriteItems",
+        "DynamoDB_20120810.UpdateItem",
+        "DynamoDB_20120810.PutItem",
+    ):
         return "dynamodb." + target.rsplit(".", 1)[1], Reply(
             200, b"{}", "application/x-amz-json-1.0"
         )

@@ -58,13 +58,14 @@ def _positive(text: str) -> int:
 def _dev(args: argparse.Namespace) -> int:
     from ekmint.settings import SettingsError
 
+    from .dynamodb_conflicts import ConflictSettingsError
     from .local_stack import Console, LocalStack, StackError, StackOptions
 
     console = Console()
     options = StackOptions(port=args.port, aws_port=args.aws_port, workers=args.workers)
     try:
         stack = LocalStack(options, console)
-    except SettingsError as exc:
+    except (SettingsError, ConflictSettingsError) as exc:
         # The same words the function would log at its cold start.
         print(f"ekmint dev: invalid configuration: {exc}", file=sys.stderr)
         return 2

@@ -3,6 +3,7 @@ template.yaml's own definitions (no second copy of the schema to drift) and the 
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -10,10 +11,12 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import boto3
 import yaml
+
+from .dynamodb_conflicts import ENV_ENABLED, ConflictSettings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = REPO_ROOT / "template.yaml"
@@ -67,13 +70,15 @@ class LocalNames:
     secret_id: str = "ekmint/openai-api-key"
 
 
-def client(service: str, endpoint_url: str) -> Any:
+def client(service: str, endpoint_url: str, config: Any = None) -> Any:
     session = boto3.session.Session(
         aws_access_key_id=LOCAL_ACCESS_KEY_ID,
         aws_secret_access_key=LOCAL_ACCESS_KEY_ID,
         region_name=LOCAL_REGION,
     )
-    return session.client(service, endpoint_url=endpoint_url)  # type: ignore[call-overload]
+    return session.client(  # type: ignore[call-overload]
+        service, endpoint_url=endpoint_url, config=config
+    )
 
 
 def provision(
@@ -173,19 +178,32 @@ def _die_with_parent() -> None:
 
 class MotoProcess:
     """moto server in a process of its own: the local stack's gateway, proxy and emulator then
-    do not share one interpreter lock with it (about twice the throughput under load)."""
+    do not share one interpreter lock with it (about twice the throughput under load).
+
+    With `conflicts`, DynamoDB's contention is modelled in that process (dynamodb_conflicts.py);
+    its log lines (one per injected conflict) go to `output`, this process's stdout by default.
+    """
 
     READY_TIMEOUT_S = 20.0
 
-    def __init__(self, port: int = 0) -> None:
+    def __init__(
+        self,
+        port: int = 0,
+        conflicts: ConflictSettings | None = None,
+        output: IO[bytes] | None = None,
+    ) -> None:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.conflicts = conflicts
+        self._output = output
         self._process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> MotoProcess:
         import httpx
 
         _require_free(self.port)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("LOCAL_DYNAMODB_")}
+        env |= self.conflicts.env() if self.conflicts else {ENV_ENABLED: "off"}
         self._process = subprocess.Popen(
             [
                 sys.executable,
@@ -197,8 +215,10 @@ class MotoProcess:
                 str(self.port),
             ],
             stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
+            # moto prints nothing worth showing; the conflict model prints what it injects.
+            stdout=(self._output or None) if self.conflicts else subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            env=env,
             preexec_fn=_die_with_parent if sys.platform == "linux" else None,  # noqa: PLW1509
         )
         deadline = time.monotonic() + self.READY_TIMEOUT_S

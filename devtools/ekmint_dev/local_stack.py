@@ -33,6 +33,7 @@ from ekmint.settings import DEFAULT_OPENAI_BASE_URL, DEFAULT_QUOTAS, Settings, l
 from . import stack_info
 from .aws_fault_proxy import ADMIN_PREFIX as AWS_FAULTS_PREFIX
 from .aws_fault_proxy import AwsFaultProxy
+from .dynamodb_conflicts import ConflictSettings
 from .emulator import Emulator
 from .function_config import (
     FunctionDefinition,
@@ -145,6 +146,8 @@ class LocalStack:
         )
         # The same check, and the same message, as the function's cold start.
         self.settings: Settings = load_settings(self.function_env)
+        # LOCAL_DYNAMODB_CONFLICTS=on: local DynamoDB cancels concurrent transactions as AWS does.
+        self.conflicts = ConflictSettings.from_env(environ)
         self.jwt_issuer = environ.get("JWT_ISSUER", "").strip() or default_issuer(options.port)
         self.jwt_audiences = parse_audiences(environ.get("JWT_AUDIENCE", "")) or (DEFAULT_AUDIENCE,)
         self.moto: MotoProcess | None = None
@@ -198,7 +201,7 @@ class LocalStack:
             ) from None
         # werkzeug (under moto) prints every AWS call; the request lines below say enough.
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
-        self.moto = MotoProcess(options.aws_port).start()
+        self.moto = MotoProcess(options.aws_port, conflicts=self.conflicts).start()
         upstream_key = self._openai_key or f"sk-local-emulator-{secrets.token_hex(12)}"
         provision(self.moto.url, upstream_key, self.names)
         # The environments reach AWS through this proxy, so AWS faults (throttling, failed
@@ -377,6 +380,7 @@ class LocalStack:
             f"             AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing aws --region "
             f"{LOCAL_REGION} --endpoint-url {aws} dynamodb scan --table-name "
             f"{self.names.audit_table}",
+            f"             {self._conflicts_line()}",
             f"             ekmint audit{port_flags}   (the last day's audit records)",
             f"             AWS faults: curl -X PUT {self.info().aws_faults_url} -d "
             '\'[{"target":"DynamoDB_20120810.PutItem","error":"ThrottlingException"}]\'',
@@ -384,6 +388,14 @@ class LocalStack:
             "Ctrl-C stops everything.",
         ]
         return "\n".join(lines)
+
+    def _conflicts_line(self) -> str:
+        if self.conflicts is None:
+            return (
+                "DynamoDB conflict model off: calls are applied one at a time "
+                "(LOCAL_DYNAMODB_CONFLICTS=on models AWS's transaction conflicts)"
+            )
+        return f"{self.conflicts.describe()}; each injected conflict is logged (local-aws |)"
 
     def _cli_flags(self) -> str:
         return (

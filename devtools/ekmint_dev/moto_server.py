@@ -13,6 +13,9 @@ with every call applied one at a time, and stopping at once.
   at exit made `make load`'s stack miss its 5 s stop bound. Nothing here reads the dashboard,
   so nothing is tracked.
 - Calls are serialised (moto_atomic.py says why).
+- With LOCAL_DYNAMODB_CONFLICTS=on in its environment, DynamoDB's contention behaviour is
+  modelled in front of moto (dynamodb_conflicts.py), and each injected conflict is a line on
+  stdout.
 - SIGTERM ends the process at once: the state is in memory by design, nothing to flush.
 
 `python -m ekmint_dev.moto_server -H 127.0.0.1 -p PORT`
@@ -23,14 +26,23 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+import sys
+import time
 from collections.abc import Sequence
 from types import FrameType
 from typing import Any
 
 from werkzeug.serving import BaseWSGIServer, make_server
 
+from .dynamodb_conflicts import ConflictModel, ConflictSettings
 from .local_http import guard_wsgi
 from .moto_atomic import serialise_calls
+
+
+def _log_line(text: str) -> None:
+    # One write per line, so lines from this process and the stack's own do not interleave.
+    sys.stdout.write(f"{time.strftime('%H:%M:%S')} local-aws | {text}\n")
+    sys.stdout.flush()
 
 
 def stop_tracking_instances() -> None:
@@ -55,7 +67,12 @@ def build_server(host: str, port: int) -> BaseWSGIServer:
 
     serialise_calls()
     stop_tracking_instances()
-    app = guard_wsgi(DomainDispatcherApplication(create_backend_app))
+    moto_app: Any = DomainDispatcherApplication(create_backend_app)
+    conflicts = ConflictSettings.from_env(os.environ)
+    if conflicts is not None:
+        moto_app = ConflictModel(moto_app, conflicts, log=_log_line)
+        _log_line(conflicts.describe())
+    app = guard_wsgi(moto_app)
     server = make_server(host, port, app, threaded=True, request_handler=MotoRequestHandler)
     # Kept-alive connections must not hold the process at exit (socketserver joins them).
     server.daemon_threads = True  # type: ignore[attr-defined]

@@ -32,7 +32,15 @@ REPO = Path(__file__).resolve().parents[2]
 READY_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 5.0
 # Variables of the developer's shell that would change what the stack does.
-SCRUBBED = {*ENV_VARS, "OPENAI_API_KEY", "JWT_ISSUER", "JWT_AUDIENCE", "PORT", "LOCAL_AWS_PORT"}
+SCRUBBED = {
+    *ENV_VARS,
+    *("OPENAI_API_KEY", "JWT_ISSUER", "JWT_AUDIENCE", "PORT", "LOCAL_AWS_PORT"),
+    *(
+        "LOCAL_DYNAMODB_CONFLICTS",
+        "LOCAL_DYNAMODB_COMMIT_WINDOW_MS",
+        "LOCAL_DYNAMODB_ITEM_WRITES_PER_S",
+    ),
+}
 WORKER_PID = re.compile(r"env-\d+ started cold \(pid (\d+)")
 
 

@@ -24,7 +24,7 @@ from ekmint_dev.local_aws import LocalNames, client, put_secret
 FUNCTION_TIMEOUT_S = 25.0
 GET_SECRET = "secretsmanager.GetSecretValue"
 PUT_ITEM = "DynamoDB_20120810.PutItem"
-TRANSACT = "DynamoDB_20120810.TransactWriteItems"
+UPDATE_ITEM = "DynamoDB_20120810.UpdateItem"
 NEW_KEY = "sk-local.test.key.for-ekmint.0002"
 
 
@@ -222,7 +222,8 @@ AWS = [
     aws_case(
         PUT_ITEM, "ResourceNotFoundException", 503, "audit_unavailable", 1, "audit-table-missing"
     ),
-    aws_case(TRANSACT, "ThrottlingException", 500, "internal_error", 0, "quota-throttled"),
+    aws_case(UPDATE_ITEM, "ThrottlingException", 429, "rate_limited", 0, "quota-throttled"),
+    aws_case(UPDATE_ITEM, "InternalServerError", 500, "internal_error", 0, "quota-store-failing"),
 ]
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import boto3
 import pytest
-from support import HandlerFactory, LogTap, audit_items, body_of, invoke, post
+from support import HandlerFactory, LogTap, audit_items, body_of, header, invoke, post
 
 from ekmint.audit import AuditRecord, AuditWriteFailed, fingerprint, timestamps, write
 from ekmint.dependencies import AWS_CONFIG
@@ -21,7 +21,7 @@ from ekmint_dev.local_aws import LocalNames, MotoServer
 
 GET_SECRET = "secretsmanager.GetSecretValue"
 PUT_ITEM = "DynamoDB_20120810.PutItem"
-TRANSACT = "DynamoDB_20120810.TransactWriteItems"
+UPDATE_ITEM = "DynamoDB_20120810.UpdateItem"
 
 
 @pytest.fixture(scope="session")
@@ -44,15 +44,16 @@ def handler(make_handler: HandlerFactory, proxy: AwsFaultProxy) -> Any:
     return module
 
 
-def test_warm_mint_makes_two_dynamodb_calls_and_no_secrets_manager_call(
+def test_warm_mint_makes_two_dynamodb_round_trips_and_no_secrets_manager_call(
     handler: Any, emu: Any, proxy: AwsFaultProxy
 ) -> None:
+    # The quota's three counter updates go out together (one round trip), then the audit put.
     assert invoke(handler, post({}))["statusCode"] == 200
-    assert proxy.calls == {GET_SECRET: 1, TRANSACT: 1, PUT_ITEM: 1}
+    assert proxy.calls == {GET_SECRET: 1, UPDATE_ITEM: 3, PUT_ITEM: 1}
     proxy.clear()
     for _ in range(5):
         assert invoke(handler, post({}))["statusCode"] == 200
-    assert proxy.calls == {TRANSACT: 5, PUT_ITEM: 5}
+    assert proxy.calls == {UPDATE_ITEM: 15, PUT_ITEM: 5}
 
 
 def test_secrets_manager_throttled_once_is_retried_by_the_sdk(
@@ -198,12 +199,26 @@ def test_audit_write_failing_withholds_the_key_and_logs_the_record(
 def test_quota_store_failing_is_internal_error_and_mints_nothing(
     handler: Any, emu: Any, proxy: AwsFaultProxy, aws: LocalNames, moto_server: MotoServer
 ) -> None:
-    proxy.set_faults([{"target": TRANSACT, "error": "ThrottlingException", "sticky": True}])
+    proxy.set_faults([{"target": UPDATE_ITEM, "error": "InternalServerError", "sticky": True}])
     result = invoke(handler, post({}))
     assert result["statusCode"] == 500
     assert emu.requests == []
     (record,) = audit_items(aws, moto_server.url)
     assert record["outcome"] == "failed" and "key_fingerprint" not in record
+
+
+def test_quota_store_throttled_past_the_sdks_retries_is_a_429_and_mints_nothing(
+    handler: Any, emu: Any, proxy: AwsFaultProxy, aws: LocalNames, moto_server: MotoServer
+) -> None:
+    # Contention (one counter past DynamoDB's per-item write rate) is never a 5xx.
+    proxy.set_faults([{"target": UPDATE_ITEM, "error": "ThrottlingException", "sticky": True}])
+    result = invoke(handler, post({}))
+    assert result["statusCode"] == 429
+    assert body_of(result)["error"]["code"] == "rate_limited"
+    assert header(result, "Retry-After") == "1"
+    assert emu.requests == []
+    (record,) = audit_items(aws, moto_server.url)
+    assert (record["outcome"], record["quota_limit"]) == ("refused", "throughput")
 
 
 def test_a_refusal_whose_record_cannot_be_written_still_gets_its_own_error(

@@ -106,7 +106,7 @@ class _BuggyDynamoDB:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._real, name)
 
-    def transact_write_items(self, **_: Any) -> Any:
+    def update_item(self, **_: Any) -> Any:
         raise RuntimeError("injected bug")
 
 

@@ -2,7 +2,8 @@
 with 5-30 ms of random latency), bounded in count and time, loopback only. It prints the figures
 and asserts: no 5xx that OpenAI did not cause, one audit record per request, quotas exact in
 every window, the gateway's memory flat, and a clean stop within 5 s of SIGTERM (stack_harness).
-Tune with EKMINT_LOAD_CLIENTS / _SECONDS.
+Local DynamoDB models AWS's contention (LOCAL_DYNAMODB_CONFLICTS=on, docs/scaling.md). Tune with
+EKMINT_LOAD_CLIENTS / _SECONDS.
 
 `test_load_smoke` runs the same campaign, short and small, in `make test`: the long one is run
 by hand, and it once rotted unseen (issue 17: the stack no longer stopped in time after it)."""
@@ -71,6 +72,7 @@ def campaign(
         QUOTA_PER_MINUTE=str(per_minute),
         QUOTA_PER_DAY="0",
         GLOBAL_DAILY_CAP="0",
+        LOCAL_DYNAMODB_CONFLICTS="on",
     )
     try:
         info = stack_info.find(stack.aws_port)

@@ -71,7 +71,7 @@ def expected_grants(scenario: str) -> set[Grant]:
     return {
         ("secretsmanager:GetSecretValue", secret),
         ("dynamodb:PutItem", "GetAtt:AuditTable.Arn"),
-        # The quota charge is a TransactWriteItems of Updates: IAM checks UpdateItem per item.
+        # The quota charge is one conditional UpdateItem per counter.
         ("dynamodb:UpdateItem", "GetAtt:QuotaTable.Arn"),
         ("logs:CreateLogStream", "GetAtt:MintLogGroup.Arn"),
         ("logs:PutLogEvents", "GetAtt:MintLogGroup.Arn"),
