@@ -39,19 +39,14 @@ from .dependencies import MintDeps, openai_client
 _WARM_CALLS: tuple[tuple[str, str, dict[str, Any]], ...] = (
     (
         "dynamodb",
-        "transact_write_items",
+        "update_item",
         {
-            "TransactItems": [
-                {
-                    "Update": {
-                        "TableName": "warm-up",
-                        "Key": {"pk": {"S": "warm-up"}},
-                        "UpdateExpression": "ADD #n :one",
-                        "ExpressionAttributeNames": {"#n": "n"},
-                        "ExpressionAttributeValues": {":one": {"N": "1"}},
-                    }
-                }
-            ]
+            "TableName": "warm-up",
+            "Key": {"pk": {"S": "warm-up"}},
+            "UpdateExpression": "ADD #n :one",
+            "ConditionExpression": "attribute_not_exists(#n) OR #n < :limit",
+            "ExpressionAttributeNames": {"#n": "n"},
+            "ExpressionAttributeValues": {":one": {"N": "1"}, ":limit": {"N": "1"}},
         },
     ),
     (
