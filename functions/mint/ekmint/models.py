@@ -73,6 +73,15 @@ class ClientSecretAnswer(BaseModel):
     value: str
     expires_at: int
     session: SessionSummary
+    # Where the page POSTs its SDP offer with `value` (OpenAI's or the Azure resource's
+    # /realtime/calls), so a page needs no provider-specific configuration.
+    webrtc_url: str = Field(
+        description=(
+            "Where the page POSTs its SDP offer, with `Authorization: Bearer <value>`: "
+            "OpenAI's https://api.openai.com/v1/realtime/calls, an Azure OpenAI resource's "
+            "/openai/v1/realtime/calls (optionally ?webrtcfilter=on), or the local emulator's."
+        )
+    )
 
 
 # The error envelope is built as a plain dict (handler.py); these two only describe it, for the
