@@ -34,6 +34,7 @@ from . import stack_info
 from .aws_fault_proxy import ADMIN_PREFIX as AWS_FAULTS_PREFIX
 from .aws_fault_proxy import AwsFaultProxy
 from .emulator import Emulator
+from .emulator.dialect import DIALECTS, DialectName
 from .function_config import (
     FunctionDefinition,
     from_environment,
@@ -169,13 +170,19 @@ class LocalStack:
         env = dict(self.definition.defaults) | local_defaults
         env |= from_environment(environ, sorted(self.definition.settable))
         if self.uses_emulator:
-            # Replaced by the emulator's URL at start; a placeholder keeps validation honest.
-            env["OPENAI_BASE_URL"] = "http://127.0.0.1:9/v1"
+            # Replaced by the emulator's URL at start; a placeholder keeps validation honest
+            # (with UPSTREAM_PROVIDER=azure, the emulator speaks Azure under /openai/v1).
+            prefix = DIALECTS[self._provider(env)].prefix
+            env["OPENAI_BASE_URL"] = f"http://127.0.0.1:9{prefix}"
         else:
             env["OPENAI_BASE_URL"] = (
                 environ.get("OPENAI_BASE_URL", "").strip() or DEFAULT_OPENAI_BASE_URL
             )
         return env
+
+    @staticmethod
+    def _provider(env: Mapping[str, str]) -> DialectName:
+        return "azure" if env.get("UPSTREAM_PROVIDER", "").strip() == "azure" else "openai"
 
     # -- start and stop ------------------------------------------------------------------
 
@@ -205,7 +212,12 @@ class LocalStack:
         # writes) can be scripted while the stack runs; `aws --endpoint-url` still goes to moto.
         self.aws_proxy = AwsFaultProxy(self.moto.url).start()
         if self.uses_emulator:
-            self.emulator = Emulator(api_keys=[upstream_key]).start()
+            # The session policy's models are the emulated Azure resource's deployment names.
+            self.emulator = Emulator(
+                api_keys=[upstream_key],
+                dialect=self.settings.upstream_provider,
+                deployments=self.settings.session_policy.models,
+            ).start()
             self._show_emulator_log()
             self.function_env["OPENAI_BASE_URL"] = self.emulator.url
             self.settings = load_settings(self.function_env)
@@ -311,15 +323,17 @@ class LocalStack:
         aws = self.moto.url if self.moto else "?"
         port_flags = self._cli_flags()
         if self.emulator is not None:
+            kind = "Azure OpenAI" if s.upstream_provider == "azure" else "OpenAI"
             upstream = [
-                f"built-in OpenAI emulator at {self.emulator.url} (no OPENAI_API_KEY set)",
+                f"built-in {kind} emulator at {self.emulator.url} (no OPENAI_API_KEY set)",
                 f'script faults: ekmint faults set \'[{{"kind":"status","status":429}}]\''
                 f"{port_flags}   (or {self.emulator.admin_url}/faults)",
-                f"voice: WebRTC calls at {self.emulator.url}/realtime/calls, faults at "
+                f"voice: WebRTC calls at {self.emulator.calls_url}, faults at "
                 f"{self.emulator.admin_url}/realtime/faults (docs/frontend.md)",
             ]
         else:
-            upstream = [f"OpenAI at {s.openai_base_url} (key from OPENAI_API_KEY, in the secret)"]
+            kind = "Azure OpenAI" if s.upstream_provider == "azure" else "OpenAI"
+            upstream = [f"{kind} at {s.openai_base_url} (key from OPENAI_API_KEY, in the secret)"]
         if s.auth_mode == "jwt":
             auth = [
                 f"AUTH_MODE=jwt: the gateway checks Bearer tokens like API Gateway's JWT "
