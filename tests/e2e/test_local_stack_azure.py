@@ -86,3 +86,66 @@ def test_azure_without_its_base_url_stops_the_stack_naming_the_variable() -> Non
     assert result.returncode != 0
     assert "invalid configuration: OPENAI_BASE_URL" in result.stderr
     assert OPENAI_KEY not in result.stdout + result.stderr
+
+
+# fault script, status, code (None: minted), words in the error message
+AZURE_MATRIX = [
+    pytest.param(
+        [{"kind": "status", "status": 503, "sticky": True}],
+        503,
+        "openai_api_unavailable",
+        "Azure OpenAI",
+        id="503-always",
+    ),
+    pytest.param([{"kind": "status", "status": 500}], 200, None, None, id="500-then-ok"),
+    pytest.param(
+        [{"kind": "malformed"}], 502, "token_generation_failed", "unusable", id="malformed"
+    ),
+    pytest.param([{"kind": "missing_expires_at"}], 200, None, None, id="no-expires-at"),
+]
+
+
+@pytest.mark.parametrize(("faults", "status", "code", "words"), AZURE_MATRIX)
+def test_azure_fault_matrix(
+    stack: Stack,
+    admin: str,
+    faults: list[dict[str, object]],
+    status: int,
+    code: str | None,
+    words: str | None,
+) -> None:
+    httpx.put(f"{admin}/faults", json={"faults": faults}).raise_for_status()
+    answer = stack.post({}, origin=stack.origin)
+    assert answer.status_code == status, answer.text
+    info = stack_info.find(stack.aws_port)
+    assert info is not None
+    item = client("dynamodb", info.aws_endpoint).get_item(
+        TableName=info.audit_table, Key={"request_id": {"S": answer.headers["x-request-id"]}}
+    )["Item"]
+    if code is None:
+        derived = faults[0]["kind"] == "missing_expires_at"
+        assert ("expires_at_derived" in item) is derived
+        assert item["expires_at"] == {"N": str(answer.json()["expires_at"])}
+    else:
+        error = answer.json()["error"]
+        assert error["code"] == code and words is not None and words in error["message"]
+        assert item["error_code"] == {"S": code}
+
+
+def test_a_bad_resource_key_is_token_generation_failed_naming_api_key(
+    stack: Stack, admin: str
+) -> None:
+    info = stack_info.find(stack.aws_port)
+    assert info is not None
+    # The stack's own (random) resource key, from the local secret, to put back afterwards.
+    secret = client("secretsmanager", info.aws_endpoint).get_secret_value(SecretId=info.secret_id)
+    httpx.put(f"{admin}/keys", json={"api_keys": ["sk-some-other-resource-key"]})
+    try:
+        answer = stack.post({}, origin=stack.origin)
+    finally:
+        restored = httpx.put(f"{admin}/keys", json={"api_keys": [secret["SecretString"]]})
+        assert restored.status_code == 200
+    assert answer.status_code == 502
+    error = answer.json()["error"]
+    assert error["code"] == "token_generation_failed" and "api-key" in error["message"]
+    assert [r["authorized"] for r in httpx.get(f"{admin}/requests").json()] == [False, False]
