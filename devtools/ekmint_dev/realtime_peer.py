@@ -17,8 +17,9 @@ The peer accepts only a live ``ek_`` value that the emulator minted (``lookup``)
 A FIFO fault script, like the emulator's, can refuse offers, drop a call after N seconds,
 or expire keys early; the call log shows every offer, drop and reconnect.
 
-Mounting: `RealtimePeer.handle_http` answers ``/v1/realtime/calls`` and the admin routes
-under ``/_emulator/realtime/``; the emulator mounts it (emulator.py).
+Mounting: `RealtimePeer.handle_http` answers its `calls_path` (OpenAI's ``/v1/realtime/calls``,
+or Azure's ``/openai/v1/realtime/calls``) and the admin routes under ``/_emulator/realtime/``;
+the emulator mounts it (emulator/peer.py).
 """
 
 from __future__ import annotations

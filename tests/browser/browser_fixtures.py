@@ -95,7 +95,7 @@ class Stack:
     def app_origin(self) -> str:
         return f"http://127.0.0.1:{self.app_port}"
 
-    # -- the client_secrets fault script (emulator.py) and its request log ------------------
+    # -- the client_secrets fault script (emulator/faults.py) and its request log -----------
     def set_mint_faults(self, faults: list[dict[str, Any]]) -> None:
         _http("PUT", f"{self.emulator_admin_url}/faults", {"faults": faults})
 
