@@ -316,6 +316,7 @@ class LocalStack:
             jwt_audience=",".join(self.jwt_audiences) if jwt else None,
             pid=os.getpid(),
             aws_faults_url=f"{self.aws_proxy.url}{AWS_FAULTS_PREFIX}" if self.aws_proxy else None,
+            upstream_provider=self.settings.upstream_provider,
         )
 
     def banner(self) -> str:

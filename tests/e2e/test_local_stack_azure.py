@@ -3,11 +3,13 @@ environments, moto, and the emulator speaking Azure OpenAI's dialect, end to end
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
-from stack_harness import Stack, run_cli, stack_env, start_stack
+from stack_harness import REPO, Stack, run_cli, stack_env, start_stack
 from support import OPENAI_KEY
 
 from ekmint_dev import stack_info
@@ -76,6 +78,21 @@ def test_a_region_without_the_model_is_token_generation_failed(stack: Stack, adm
     assert answer.status_code == 502
     error = answer.json()["error"]
     assert error["code"] == "token_generation_failed" and "region" in error["message"]
+
+
+def test_invoke_against_the_azure_stack_speaks_its_dialect(stack: Stack, tmp_path: Path) -> None:
+    # The env file says nothing of the provider: the running stack's is used.
+    settings = json.loads((REPO / "events" / "env.json").read_text())
+    settings["Parameters"]["SESSION_POLICY"] = f'{{"models": ["{DEPLOYMENT}"]}}'
+    env_path = tmp_path / "env.json"
+    env_path.write_text(json.dumps(settings))
+    run = stack.cli("invoke", "events/empty-body.json", "--env-vars", str(env_path))
+    assert run.returncode == 0, run.stderr[-2000:]
+    answer = json.loads(run.stdout)
+    assert answer["statusCode"] == 200, answer
+    assert json.loads(answer["body"])["webrtc_url"].endswith("/openai/v1/realtime/calls")
+    sam_env = json.loads(stack.cli("sam-env").stdout)
+    assert sam_env["MintFunction"]["UPSTREAM_PROVIDER"] == "azure"
 
 
 def test_azure_without_its_base_url_stops_the_stack_naming_the_variable() -> None:
