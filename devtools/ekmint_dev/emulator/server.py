@@ -33,7 +33,8 @@ HANG_POLL_S = 0.05
 RESET_DELAY_S = 0.02
 # A mount answers some routes ahead of the client-secrets API (the WebRTC peer, peer.py), or
 # returns None. Called with the method, the raw request target (query included), the headers
-# and the body. Another route family plugs in by appending to `_Server.mounts`.
+# and the body. Another route family plugs in by adding itself to `_Server.mounts` (before the
+# peer's, to see a calls-path request first; e.g. from `Emulator.start`, service.py).
 Mount = Callable[[str, str, Headers, bytes], Reply | None]
 
 
