@@ -18,10 +18,6 @@ DEFAULT_CLI_PORT = 8089
 
 logger = logging.getLogger(__name__)
 
-# --------------------------------------------------------------------------------------
-# python -m ekmint_dev.emulator
-# --------------------------------------------------------------------------------------
-
 
 def _latency_arg(text: str) -> tuple[float, float]:
     try:

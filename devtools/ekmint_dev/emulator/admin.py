@@ -13,10 +13,6 @@ from .state import EmulatorState
 
 ADMIN_PREFIX = "/_emulator"
 
-# --------------------------------------------------------------------------------------
-# Admin API under /_emulator/: the same controls as the Python API, for other processes.
-# --------------------------------------------------------------------------------------
-
 
 class _FaultsBody(BaseModel):
     model_config = ConfigDict(extra="forbid")

@@ -22,11 +22,6 @@ if TYPE_CHECKING:
     from .state import EmulatorState
 
 
-# --------------------------------------------------------------------------------------
-# Minting
-# --------------------------------------------------------------------------------------
-
-
 def new_session_id() -> str:
     alphabet = string.ascii_letters + string.digits
     return "sess_" + "".join(secrets.choice(alphabet) for _ in range(21))

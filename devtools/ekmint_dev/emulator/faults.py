@@ -22,10 +22,6 @@ from .contract import (
 from .dialect import OPENAI, Dialect
 from .replies import ApiError, Reply, error_reply, json_reply
 
-# --------------------------------------------------------------------------------------
-# Faults: a FIFO script; each client_secrets request takes the next one.
-# --------------------------------------------------------------------------------------
-
 
 class _FaultBase(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)

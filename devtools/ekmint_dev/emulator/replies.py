@@ -8,10 +8,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-# --------------------------------------------------------------------------------------
-# Answers: every response is a `Reply`, built by plain functions and written by the handler.
-# --------------------------------------------------------------------------------------
-
 
 class ApiError(Exception):
     """An answer in OpenAI's error envelope `{"error": {message, type, param, code}}`, or in

@@ -14,10 +14,6 @@ from .contract import DEFAULT_MODEL
 from .dialect import OPENAI, Dialect, Headers
 from .faults import Fault, FaultScript
 
-# --------------------------------------------------------------------------------------
-# State shared by the connection threads
-# --------------------------------------------------------------------------------------
-
 
 @dataclass
 class LoggedRequest:
