@@ -25,6 +25,7 @@ from ekmint.settings import DEFAULT_OPENAI_BASE_URL, SettingsError, load_setting
 
 from . import stack_info
 from .emulator import Emulator
+from .emulator.dialect import DialectName
 from .function_config import (
     function_definition,
     load_env_file,
@@ -51,7 +52,11 @@ class Backends:
 
 
 def _ephemeral(
-    stack: ExitStack, names: LocalNames, environ: Mapping[str, str], base_url: str | None
+    stack: ExitStack,
+    names: LocalNames,
+    environ: Mapping[str, str],
+    base_url: str | None,
+    dialect: DialectName = "openai",
 ) -> Backends:
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     moto = MotoServer().start()
@@ -62,7 +67,7 @@ def _ephemeral(
     if real_key:
         url = base_url or DEFAULT_OPENAI_BASE_URL
         return Backends(moto.url, url, names, f"ephemeral moto, OpenAI at {url}")
-    emulator = Emulator(api_keys=[key]).start()
+    emulator = Emulator(api_keys=[key], dialect=dialect).start()
     stack.callback(emulator.stop)
     return Backends(moto.url, emulator.url, names, "ephemeral moto and emulator")
 
@@ -97,8 +102,13 @@ def run(
     function_env.pop("OPENAI_BASE_URL", None)  # decided below, with the upstream
     # Like the stack: a real upstream only with a real key (OPENAI_API_KEY in the environment).
     base_url = (from_file.get("OPENAI_BASE_URL") or env.get("OPENAI_BASE_URL") or "").strip()
+    provider: DialectName = (
+        "azure" if function_env.get("UPSTREAM_PROVIDER", "").strip() == "azure" else "openai"
+    )
+    # Azure needs a resource's v1 base: a loopback placeholder of that shape, for the check.
+    placeholder = "http://127.0.0.1:9/openai/v1" if provider == "azure" else DEFAULT_OPENAI_BASE_URL
     try:
-        load_settings(function_env | {"OPENAI_BASE_URL": DEFAULT_OPENAI_BASE_URL})
+        load_settings(function_env | {"OPENAI_BASE_URL": placeholder})
     except SettingsError as exc:
         print(f"ekmint invoke: invalid configuration: {exc}", file=err)
         return 2
@@ -113,13 +123,15 @@ def run(
                 names,
                 f"the local stack at {running.gateway_url}",
             )
+            # The stack's upstream speaks its own dialect, whatever the file says.
+            function_env["UPSTREAM_PROVIDER"] = running.upstream_provider
         else:
             names = LocalNames(
                 audit_table=function_env["AUDIT_TABLE_NAME"],
                 quota_table=function_env["QUOTA_TABLE_NAME"],
                 secret_id=function_env["OPENAI_SECRET_ID"],
             )
-            backends = _ephemeral(resources, names, env, base_url or None)
+            backends = _ephemeral(resources, names, env, base_url or None, provider)
         function_env |= {
             "OPENAI_BASE_URL": backends.openai_base_url,
             "AUDIT_TABLE_NAME": names.audit_table,

@@ -35,6 +35,7 @@ from .aws_fault_proxy import ADMIN_PREFIX as AWS_FAULTS_PREFIX
 from .aws_fault_proxy import AwsFaultProxy
 from .dynamodb_conflicts import ConflictSettings
 from .emulator import Emulator
+from .emulator.dialect import DIALECTS, DialectName
 from .function_config import (
     FunctionDefinition,
     from_environment,
@@ -172,13 +173,19 @@ class LocalStack:
         env = dict(self.definition.defaults) | local_defaults
         env |= from_environment(environ, sorted(self.definition.settable))
         if self.uses_emulator:
-            # Replaced by the emulator's URL at start; a placeholder keeps validation honest.
-            env["OPENAI_BASE_URL"] = "http://127.0.0.1:9/v1"
+            # Replaced by the emulator's URL at start; a placeholder keeps validation honest
+            # (with UPSTREAM_PROVIDER=azure, the emulator speaks Azure under /openai/v1).
+            prefix = DIALECTS[self._provider(env)].prefix
+            env["OPENAI_BASE_URL"] = f"http://127.0.0.1:9{prefix}"
         else:
             env["OPENAI_BASE_URL"] = (
                 environ.get("OPENAI_BASE_URL", "").strip() or DEFAULT_OPENAI_BASE_URL
             )
         return env
+
+    @staticmethod
+    def _provider(env: Mapping[str, str]) -> DialectName:
+        return "azure" if env.get("UPSTREAM_PROVIDER", "").strip() == "azure" else "openai"
 
     # -- start and stop ------------------------------------------------------------------
 
@@ -208,9 +215,13 @@ class LocalStack:
         # writes) can be scripted while the stack runs; `aws --endpoint-url` still goes to moto.
         self.aws_proxy = AwsFaultProxy(self.moto.url).start()
         if self.uses_emulator:
-            # The pages the gateway lets mint keys may also post their WebRTC offers.
+            # The pages the gateway lets mint keys may also post their WebRTC offers; the
+            # session policy's models are the emulated Azure resource's deployment names.
             self.emulator = Emulator(
-                api_keys=[upstream_key], browser_origins=self.settings.allowed_origins
+                api_keys=[upstream_key],
+                dialect=self.settings.upstream_provider,
+                deployments=self.settings.session_policy.models,
+                browser_origins=self.settings.allowed_origins,
             ).start()
             self._show_emulator_log()
             self.function_env["OPENAI_BASE_URL"] = self.emulator.url
@@ -319,6 +330,7 @@ class LocalStack:
             jwt_audience=",".join(self.jwt_audiences) if jwt else None,
             pid=os.getpid(),
             aws_faults_url=f"{self.aws_proxy.url}{AWS_FAULTS_PREFIX}" if self.aws_proxy else None,
+            upstream_provider=self.settings.upstream_provider,
         )
 
     def banner(self) -> str:
@@ -326,15 +338,17 @@ class LocalStack:
         aws = self.moto.url if self.moto else "?"
         port_flags = self._cli_flags()
         if self.emulator is not None:
+            kind = "Azure OpenAI" if s.upstream_provider == "azure" else "OpenAI"
             upstream = [
-                f"built-in OpenAI emulator at {self.emulator.url} (no OPENAI_API_KEY set)",
+                f"built-in {kind} emulator at {self.emulator.url} (no OPENAI_API_KEY set)",
                 f'script faults: ekmint faults set \'[{{"kind":"status","status":429}}]\''
                 f"{port_flags}   (or {self.emulator.admin_url}/faults)",
-                f"voice: WebRTC calls at {self.emulator.url}/realtime/calls, faults at "
+                f"voice: WebRTC calls at {self.emulator.calls_url}, faults at "
                 f"{self.emulator.admin_url}/realtime/faults (docs/frontend.md)",
             ]
         else:
-            upstream = [f"OpenAI at {s.openai_base_url} (key from OPENAI_API_KEY, in the secret)"]
+            kind = "Azure OpenAI" if s.upstream_provider == "azure" else "OpenAI"
+            upstream = [f"{kind} at {s.openai_base_url} (key from OPENAI_API_KEY, in the secret)"]
         if s.auth_mode == "jwt":
             auth = [
                 f"AUTH_MODE=jwt: the gateway checks Bearer tokens like API Gateway's JWT "

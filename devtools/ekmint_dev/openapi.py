@@ -97,7 +97,10 @@ def build() -> dict[str, Any]:
     error_content = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorEnvelope"}}}
     responses: dict[str, Any] = {
         "200": {
-            "description": "A client secret, its expiry and a safe summary of the session.",
+            "description": (
+                "A client secret, its expiry, a safe summary of the session and the URL the"
+                " page POSTs its SDP offer to (webrtc_url)."
+            ),
             "headers": headers,
             "content": {
                 "application/json": {"schema": {"$ref": "#/components/schemas/ClientSecretAnswer"}}

@@ -17,8 +17,9 @@ The peer accepts only a live ``ek_`` value that the emulator minted (``lookup``)
 A FIFO fault script, like the emulator's, can refuse offers, drop a call after N seconds,
 or expire keys early; the call log shows every offer, drop and reconnect.
 
-Mounting: `RealtimePeer.handle_http` answers ``/v1/realtime/calls`` and the admin routes
-under ``/_emulator/realtime/``; the emulator mounts it (emulator.py).
+Mounting: `RealtimePeer.handle_http` answers its `calls_path` (OpenAI's ``/v1/realtime/calls``,
+or Azure's ``/openai/v1/realtime/calls``) and the admin routes under ``/_emulator/realtime/``;
+the emulator mounts it (emulator/peer.py).
 """
 
 from __future__ import annotations
@@ -352,8 +353,11 @@ class RealtimePeer:
         *,
         loopback_only: bool = True,
         clock: Callable[[], float] = time.time,
+        calls_path: str = CALLS_PATH,
     ) -> None:
         self._lookup = lookup
+        # OpenAI's /v1/realtime/calls, or an Azure resource's /openai/v1/realtime/calls.
+        self.calls_path = calls_path
         self._loopback_only = loopback_only
         self._clock = clock
         self._faults = _FaultScript()
@@ -459,21 +463,32 @@ class RealtimePeer:
         self, method: str, path: str, headers: Headers, body: bytes
     ) -> PeerReply | None:
         """The answer for the peer's routes, or None when `path` is not one of them."""
-        path = urlsplit(path).path.rstrip("/") or "/"
-        if path == CALLS_PATH:
+        target = urlsplit(path)
+        path = target.path.rstrip("/") or "/"
+        if path == self.calls_path:
             if method == "OPTIONS":
                 return PeerReply(204, headers=PREFLIGHT_HEADERS, content_type="text/plain")
             if method != "POST":
-                return _error(405, f"{method} is not allowed on {CALLS_PATH}.")
+                return _error(405, f"{method} is not allowed on {self.calls_path}.")
+            # Azure's ?webrtcfilter=on: logged, so a test can see the page used the URL it got.
+            webrtcfilter = "webrtcfilter=on" in target.query.split("&")
             return self.handle_offer(
-                body, headers.get("authorization"), headers.get("content-type")
+                body,
+                headers.get("authorization"),
+                headers.get("content-type"),
+                webrtcfilter=webrtcfilter,
             )
         if path == ADMIN_PREFIX or path.startswith(ADMIN_PREFIX + "/"):
             return self._admin(method, path.removeprefix(ADMIN_PREFIX), body)
         return None
 
     def handle_offer(
-        self, body: bytes, authorization: str | None, content_type: str | None = "application/sdp"
+        self,
+        body: bytes,
+        authorization: str | None,
+        content_type: str | None = "application/sdp",
+        *,
+        webrtcfilter: bool = False,
     ) -> PeerReply:
         """Answer one SDP offer: 201 with the SDP answer, or OpenAI's error envelope."""
         media_type = (content_type or "").split(";", 1)[0].strip().lower()
@@ -496,7 +511,7 @@ class RealtimePeer:
         if refusal is not None:
             return refusal
         assert minted is not None  # _admit returns one or the other
-        return self._answer(offer, minted, key_id, drop_after_s)
+        return self._answer(offer, minted, key_id, drop_after_s, webrtcfilter=webrtcfilter)
 
     def _admit(
         self, value: str, key_id: str
@@ -524,7 +539,13 @@ class RealtimePeer:
         return None, minted, drop_after_s
 
     def _answer(
-        self, offer: str, minted: MintedSecret, key_id: str, drop_after_s: float | None
+        self,
+        offer: str,
+        minted: MintedSecret,
+        key_id: str,
+        drop_after_s: float | None,
+        *,
+        webrtcfilter: bool = False,
     ) -> PeerReply:
         if self._thread is None or self._stopped:
             return _error(503, "The realtime peer is not running.", "server_error")
@@ -546,8 +567,10 @@ class RealtimePeer:
             status=201,
             fault="drop" if drop_after_s else None,
             drop_after_s=drop_after_s,
+            path=self.calls_path,
+            webrtcfilter=webrtcfilter,
         )
-        headers = (*CORS_HEADERS, ("location", f"{CALLS_PATH}/{call_id}"))
+        headers = (*CORS_HEADERS, ("location", f"{self.calls_path}/{call_id}"))
         return PeerReply(201, answer_sdp.encode(), headers, "application/sdp")
 
     async def _open_call(

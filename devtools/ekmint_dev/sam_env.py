@@ -44,6 +44,7 @@ def env_file(
         FUNCTION_ID: {
             "AWS_ENDPOINT_URL": reachable_from(stack.aws_endpoint, host),
             "OPENAI_BASE_URL": reachable_from(stack.openai_base_url, host),
+            "UPSTREAM_PROVIDER": stack.upstream_provider,
             "OPENAI_SECRET_ID": stack.secret_id,
             "AUDIT_TABLE_NAME": stack.audit_table,
             "QUOTA_TABLE_NAME": stack.quota_table,

@@ -39,6 +39,8 @@ class StackInfo:
     pid: int
     # The fault-injecting proxy the environments reach AWS through (aws_fault_proxy.py).
     aws_faults_url: str | None = None
+    # UPSTREAM_PROVIDER of the stack's function: "azure" when it (or its emulator) is Azure.
+    upstream_provider: str = "openai"
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)

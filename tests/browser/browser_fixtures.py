@@ -95,7 +95,7 @@ class Stack:
     def app_origin(self) -> str:
         return f"http://127.0.0.1:{self.app_port}"
 
-    # -- the client_secrets fault script (emulator.py) and its request log ------------------
+    # -- the client_secrets fault script (emulator/faults.py) and its request log -----------
     def set_mint_faults(self, faults: list[dict[str, Any]]) -> None:
         _http("PUT", f"{self.emulator_admin_url}/faults", {"faults": faults})
 
@@ -126,7 +126,7 @@ class Stack:
             _http("POST", f"{self.emulator_admin_url}/realtime/reset")
 
 
-def _wait_until_up(url: str, process: subprocess.Popen[bytes]) -> None:
+def _wait_until_up(url: str, process: subprocess.Popen[bytes], log_path: Path = STACK_LOG) -> None:
     deadline = time.monotonic() + STACK_START_TIMEOUT_S
     while time.monotonic() < deadline and process.poll() is None:
         try:
@@ -134,7 +134,7 @@ def _wait_until_up(url: str, process: subprocess.Popen[bytes]) -> None:
             return
         except (OSError, urllib.error.URLError):
             time.sleep(0.2)
-    tail = STACK_LOG.read_text(errors="replace")[-3000:] if STACK_LOG.exists() else ""
+    tail = log_path.read_text(errors="replace")[-3000:] if log_path.exists() else ""
     pytest.fail(f"the local stack did not come up at {url} (its log):\n{tail}", pytrace=False)
 
 
@@ -153,7 +153,9 @@ def _realtime_url(url: str) -> str | None:
 _SHARED: dict[str, Any] = {}
 
 
-def _start_stack() -> Stack:
+def _start_stack(extra_env: dict[str, str] | None = None, log_path: Path = STACK_LOG) -> Stack:
+    """`ekmint dev` on free ports with its emulator; `extra_env` adds settings (such as
+    UPSTREAM_PROVIDER=azure, which makes the emulator an Azure OpenAI resource)."""
     from ekmint_dev import stack_info
 
     port, aws_port, app_port = _free_port(), _free_port(), _free_port()
@@ -167,8 +169,9 @@ def _start_stack() -> Stack:
     env |= {"QUOTA_PER_MINUTE": "10000", "QUOTA_PER_DAY": "100000", "GLOBAL_DAILY_CAP": "0"}
     own = [f"http://localhost:{port}", f"http://127.0.0.1:{port}"]
     env["ALLOWED_ORIGINS"] = ",".join([*own, f"http://127.0.0.1:{app_port}"])
-    STACK_LOG.parent.mkdir(parents=True, exist_ok=True)
-    with STACK_LOG.open("wb") as log:
+    env |= extra_env or {}
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("wb") as log:
         command = [sys.executable, "-m", "ekmint_dev.cli", "dev"]
         process = subprocess.Popen(
             [*command, "--port", str(port), "--aws-port", str(aws_port)],
@@ -179,7 +182,7 @@ def _start_stack() -> Stack:
         )
     try:
         url = f"http://127.0.0.1:{port}"
-        _wait_until_up(url, process)
+        _wait_until_up(url, process, log_path)
         info = stack_info.find(aws_port)
         assert info is not None and info.emulator_admin_url, "the stack should use its emulator"
         return Stack(url, info.emulator_admin_url, _realtime_url(url), process, app_port)

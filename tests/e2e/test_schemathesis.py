@@ -68,14 +68,6 @@ def test_schemathesis_finds_no_5xx_and_no_answer_off_the_spec(stack: Stack, tmp_
     schemathesis(stack, ANSWER_CHECKS, tmp_path)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "issue 17: the function refuses a JSON number with a fraction part of zero where the "
-        "schema says integer (expires_after.seconds: 10.0 -> 400 'Input should be a valid "
-        "integer'); JSON does not tell 10.0 from 10. Remove this mark when the function accepts it."
-    ),
-)
 def test_every_request_the_description_calls_valid_is_accepted(
     stack: Stack, tmp_path: Path
 ) -> None:

@@ -55,7 +55,8 @@ def test_event_gets_the_status_design_md_says(handler: Any, emu: Any, name: str)
     elif status == 200:
         body = body_of(result)
         assert body["value"].startswith("ek_")
-        assert set(body) == {"value", "expires_at", "session"}
+        assert set(body) == {"value", "expires_at", "session", "webrtc_url"}
+        assert body["webrtc_url"] == emu.url + "/realtime/calls"
         assert len(emu.requests) == 1
 
 

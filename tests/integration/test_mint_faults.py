@@ -40,8 +40,11 @@ def test_mint_returns_the_key_and_writes_its_audit_record(
     assert result["statusCode"] == 200
     assert body["session"] == {"type": "realtime", "model": "gpt-realtime", "voice": "coral"}
     assert body["expires_at"] == pytest.approx(time.time() + 300, abs=5)
+    # OPENAI_BASE_URL + /realtime/calls: the emulator's WebRTC peer here, OpenAI's in AWS.
+    assert body["webrtc_url"] == emu.url + "/realtime/calls" == emu.calls_url
     (record,) = audit_items(aws, endpoint)
     assert record["outcome"] == "minted"
+    assert "expires_at_derived" not in record
     assert record["request_id"] == header(result, "X-Request-Id")
     assert record["key_fingerprint"] == fingerprint(body["value"])
     assert record["principal"] == "198.51.100.7" and record["principal_type"] == "ip"

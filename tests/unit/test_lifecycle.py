@@ -39,7 +39,8 @@ class CountingServer:
             def _answer(self) -> None:
                 length = int(self.headers.get("content-length") or 0)
                 self.rfile.read(length)
-                outer.requests.append((self.command, self.path, "authorization" in self.headers))
+                credential = "authorization" in self.headers or "api-key" in self.headers
+                outer.requests.append((self.command, self.path, credential))
                 body = b'{"error": {"message": "no key"}}'
                 self.send_response(401)
                 self.send_header("content-length", str(len(body)))
@@ -75,13 +76,14 @@ def server() -> Iterator[CountingServer]:
     running.stop()
 
 
-def deps_for(url: str, dynamodb: Any = None) -> MintDeps:
+def deps_for(url: str, dynamodb: Any = None, provider: str = "openai") -> MintDeps:
     settings = Settings.model_validate(
         {
             "OPENAI_SECRET_ID": "s",
             "AUDIT_TABLE_NAME": "audit",
             "QUOTA_TABLE_NAME": "quota",
             "OPENAI_BASE_URL": url,
+            "UPSTREAM_PROVIDER": provider,
         }
     )
     return MintDeps(
@@ -118,6 +120,15 @@ def test_the_first_openai_connection_is_opened_without_a_credential(
     deps.http.post("/realtime/client_secrets", json={}, headers={"authorization": "Bearer k"})
     assert server.connections == 1
     assert server.requests[-1] == ("POST", "/v1/realtime/client_secrets", True)
+
+
+def test_the_first_azure_connection_is_opened_on_its_path_without_the_key(
+    server: CountingServer,
+) -> None:
+    base = server.url.removesuffix("/v1") + "/openai/v1"
+    deps = deps_for(base, provider="azure")
+    lifecycle.open_openai_connection(deps.http).join(5)
+    assert server.requests == [("GET", "/openai/v1/models", False)]
 
 
 def test_warm_up_ignores_an_unreachable_openai() -> None:

@@ -38,7 +38,7 @@ def test_openapi_is_a_valid_description() -> None:
     validate(json.loads(OUTPUT.read_text()))
 
 
-ANSWER_FIELDS = {"value", "expires_at", "session"}
+ANSWER_FIELDS = {"value", "expires_at", "session", "webrtc_url"}
 ERROR_FIELDS = {"code", "message", "action", "request_id"}
 EVERY_ANSWER_HEADERS = {"x-request-id", "cache-control"}
 RETRY_AFTER_STATUSES = {"429", "503"}

@@ -164,3 +164,18 @@ def test_transcription_session_when_allowed_has_no_model_or_voice() -> None:
 def test_long_refused_values_are_shortened_in_the_message() -> None:
     error = refusal({"session": {"model": "m" * 5000}})
     assert len(error.message) < 120
+
+
+@pytest.mark.parametrize(
+    ("seconds", "accepted"), [(120.0, True), (120, True), ("120", False), (120.5, False)]
+)
+def test_a_whole_number_of_seconds_may_be_written_as_a_float(
+    seconds: object, accepted: bool
+) -> None:
+    # Found by schemathesis' positive-data check: JSON does not tell 120.0 from 120.
+    body = json.dumps({"expires_after": {"seconds": seconds}}).encode()
+    if accepted:
+        assert apply_policy(parse_request(body), DEFAULT).ttl_s == 120
+    else:
+        with pytest.raises(InvalidSessionConfig):
+            parse_request(body)

@@ -50,6 +50,8 @@ def test_env_file_points_the_function_at_the_stack_and_keeps_the_event_settings(
     assert document["MintFunction"] == {
         "AWS_ENDPOINT_URL": "http://host.docker.internal:4566",
         "OPENAI_BASE_URL": "http://host.docker.internal:41234/v1",
+        # The stack's provider: its upstream speaks that dialect.
+        "UPSTREAM_PROVIDER": "openai",
         "OPENAI_SECRET_ID": "ekmint/openai-api-key",
         "AUDIT_TABLE_NAME": "ekmint-audit",
         "QUOTA_TABLE_NAME": "ekmint-quota",

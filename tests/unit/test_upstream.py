@@ -15,7 +15,14 @@ import pytest
 
 from ekmint.deadline import Deadline
 from ekmint.errors import OpenAIUnavailable, TokenGenerationFailed
-from ekmint.upstream import RetryPolicy, UpstreamFailure, create_client_secret
+from ekmint.upstream import (
+    AZURE,
+    OPENAI,
+    Provider,
+    RetryPolicy,
+    UpstreamFailure,
+    create_client_secret,
+)
 
 GOOD = {"value": "ek_unit", "expires_at": 1_900_000_000, "session": {"type": "realtime"}}
 POLICY = RetryPolicy(max_attempts=4, backoff_base_s=1.0, connect_timeout_s=2, read_timeout_s=8)
@@ -67,6 +74,7 @@ def run(
     *answers: Scripted,
     budget_s: float = 25.0,
     keys: list[str] | None = None,
+    provider: Provider = OPENAI,
 ) -> tuple[Any, list[Sent], FakeClock, list[bool]]:
     """Answers from a script (the last one repeats), each request recorded."""
     queue = list(answers)
@@ -105,6 +113,7 @@ def run(
             sleep=clock.sleep,
             rand=lambda: 0.5,
             clock=clock,
+            provider=provider,
         )
     except UpstreamFailure as failure:
         result = failure
@@ -276,3 +285,64 @@ def test_retry_after_as_an_http_date() -> None:
     )
     # Whole seconds in the header; the wait is what is left of them, at most 3 s.
     assert len(clock.sleeps) == 1 and 1.0 <= clock.sleeps[0] <= 3.0
+
+
+# -- Azure OpenAI ----------------------------------------------------------------------------
+
+
+def azure_error(
+    status: int, message: str = "x", headers: dict[str, str] | None = None
+) -> httpx.Response:
+    # Azure's envelope: the status as the code, no type.
+    return json_answer(status, {"error": {"code": str(status), "message": message}}, headers)
+
+
+def test_azure_sends_the_key_as_api_key_and_never_as_authorization() -> None:
+    (secret, _), seen, _, _ = run(ok(), provider=AZURE)
+    assert secret.value == "ek_unit"
+    assert seen[0].headers["api-key"] == "sk-first"
+    assert "authorization" not in seen[0].headers
+    assert seen[0].url == "https://api.test/v1/realtime/client_secrets"
+
+
+def test_azure_429_waits_retry_after_ms() -> None:
+    _, seen, clock, _ = run(
+        azure_error(429, headers={"retry-after-ms": "1500", "retry-after": "2"}),
+        ok(),
+        provider=AZURE,
+    )
+    assert clock.sleeps == [1.5] and len(seen) == 2
+
+
+def test_azure_403_says_the_region_may_not_offer_the_model() -> None:
+    failure, seen, _, _ = run(azure_error(403), provider=AZURE)
+    assert isinstance(failure.error, TokenGenerationFailed) and len(seen) == 1
+    assert "Azure OpenAI" in failure.error.message and "region" in failure.error.message
+
+
+def test_azure_401_refreshes_the_key_once_then_names_the_resource_key() -> None:
+    failure, seen, _, refreshes = run(azure_error(401), provider=AZURE, keys=["sk-a", "sk-b"])
+    assert isinstance(failure.error, TokenGenerationFailed)
+    assert [s.headers["api-key"] for s in seen] == ["sk-a", "sk-b"]
+    assert "api-key" in failure.error.message and refreshes.count(True) == 1
+
+
+def test_azure_5xx_is_openai_api_unavailable_naming_azure() -> None:
+    failure, seen, _, _ = run(azure_error(503), provider=AZURE)
+    assert isinstance(failure.error, OpenAIUnavailable) and len(seen) == 4
+    assert failure.error.message.startswith("Azure OpenAI")
+
+
+def test_an_azure_answer_without_expires_at_is_usable() -> None:
+    (secret, _), _, _, _ = run(ok({"value": "ek_azure", "session": {}}), provider=AZURE)
+    assert secret.value == "ek_azure" and secret.expires_at is None
+
+
+def test_an_openai_answer_without_expires_at_is_still_refused() -> None:
+    failure, _, _, _ = run(ok({"value": "ek_x", "session": {}}))
+    assert isinstance(failure.error, TokenGenerationFailed)
+
+
+def test_azure_apim_request_id_is_kept_when_x_request_id_is_absent() -> None:
+    (_, report), _, _, _ = run(ok(headers={"apim-request-id": "apim-1"}), provider=AZURE)
+    assert report.last_request_id == "apim-1"

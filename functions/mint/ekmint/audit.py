@@ -52,6 +52,9 @@ class AuditRecord(BaseModel):
     voice: str | None = None
     ttl_s: int | None = None
     expires_at: int | None = None
+    # Present (true) only when the upstream's answer lacked expires_at (Azure) and the mint
+    # derived it from the request's time and TTL.
+    expires_at_derived: bool | None = None
     key_fingerprint: str | None = None
     upstream_request_id: str | None = None
     upstream_status: int | None = None

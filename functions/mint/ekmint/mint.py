@@ -20,7 +20,7 @@ from .policy import EffectiveSession, apply_policy, parse_request
 from .request import Incoming, check_body, check_origin, principal_of
 from .secret_cache import SecretUnusable
 from .telemetry import record_metrics
-from .upstream import UpstreamFailure, UpstreamReport, create_client_secret
+from .upstream import PROVIDERS, UpstreamFailure, UpstreamReport, create_client_secret
 
 AUDIT_RETRY_AFTER_S = 2
 
@@ -39,6 +39,8 @@ class _Decision:
     report: UpstreamReport = field(default_factory=UpstreamReport)
     quota_calls: int = 0
     viewer_ip_trusted: bool = False
+    # True when the upstream's answer had no expires_at (Azure) and the mint derived it.
+    expires_at_derived: bool = False
     # Milliseconds spent in each phase (secret, quota, upstream, audit): the request's log line
     # carries them, so Logs Insights answers "where did the time go" without traces.
     phases_ms: dict[str, float] = field(default_factory=dict)
@@ -144,6 +146,7 @@ def _decide(
                 sleep=deps.sleep,
                 rand=deps.rand,
                 clock=deps.monotonic,
+                provider=PROVIDERS[settings.upstream_provider],
             )
     except UpstreamFailure as failure:
         decision.report = failure.report
@@ -155,9 +158,20 @@ def _decide(
         model=echoed.get("model") or effective.model,
         voice=output.get("voice") or effective.voice,
     )
-    return ClientSecretAnswer(
-        value=secret.value, expires_at=secret.expires_at, session=summary
-    ), secret.value
+    expires_at = secret.expires_at
+    if expires_at is None:
+        # Azure may not say: the request's time plus the TTL we asked for. The request's time
+        # is before the upstream's creation time, so the derived expiry is never later than
+        # the real one. The audit record says it was derived.
+        expires_at = int(decision.at.timestamp()) + effective.ttl_s
+        decision.expires_at_derived = True
+    answer = ClientSecretAnswer(
+        value=secret.value,
+        expires_at=expires_at,
+        session=summary,
+        webrtc_url=settings.webrtc_url,
+    )
+    return answer, secret.value
 
 
 def _record(
@@ -199,6 +213,7 @@ def _record(
         voice=answer.session.voice if answer else effective.voice if effective else None,
         ttl_s=effective.ttl_s if effective else None,
         expires_at=answer.expires_at if answer else None,
+        expires_at_derived=True if answer and decision.expires_at_derived else None,
         key_fingerprint=audit.fingerprint(value) if value else None,
         upstream_request_id=report.last_request_id,
         upstream_status=report.last_status,

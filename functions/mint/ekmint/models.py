@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 JsonObject = dict[str, Any]
 
@@ -53,9 +53,16 @@ class SessionRequest(_Strict):
     include: list[str] | None = None
 
 
+def _whole_number(value: object) -> object:
+    # JSON does not tell 10.0 from 10, so neither do we; "10" and 10.5 stay refused (strict).
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
 class ExpiresAfterRequest(_Strict):
     anchor: Literal["created_at"] = "created_at"
-    seconds: int | None = None
+    seconds: Annotated[int, BeforeValidator(_whole_number)] | None = None
 
 
 class ClientSecretRequest(_Strict):
@@ -73,6 +80,15 @@ class ClientSecretAnswer(BaseModel):
     value: str
     expires_at: int
     session: SessionSummary
+    # Where the page POSTs its SDP offer with `value` (OpenAI's or the Azure resource's
+    # /realtime/calls), so a page needs no provider-specific configuration.
+    webrtc_url: str = Field(
+        description=(
+            "Where the page POSTs its SDP offer, with `Authorization: Bearer <value>`: "
+            "OpenAI's https://api.openai.com/v1/realtime/calls, an Azure OpenAI resource's "
+            "/openai/v1/realtime/calls (optionally ?webrtcfilter=on), or the local emulator's."
+        )
+    )
 
 
 # The error envelope is built as a plain dict (handler.py); these two only describe it, for the

@@ -8,9 +8,11 @@ function at cold start with a message that names the variable: `SettingsError`.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
@@ -21,8 +23,20 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 DEFAULT_OPENAI_BASE_URL = "https://api.openai.com/v1"
+# Azure OpenAI's GA v1 API lives under /openai/v1 on the resource's host, in one of these forms
+# (Microsoft, "Use the GPT Realtime API via WebRTC"); there is no api-version on the v1 API.
+AZURE_HOST_SUFFIXES = (
+    ".openai.azure.com",
+    ".cognitiveservices.azure.com",
+    ".services.ai.azure.com",
+)
+AZURE_V1_PATH = "/openai/v1"
+AZURE_BASE_URL_EXAMPLE = "https://{resource}.openai.azure.com/openai/v1"
+# Where the browser POSTs its SDP offer, relative to the upstream's base URL (both providers).
+WEBRTC_CALLS_PATH = "/realtime/calls"
 
 # OpenAI's published range for expires_after.seconds is 10..7200; the server's own ceiling is lower.
 OPENAI_MIN_TTL_S = 10
@@ -130,6 +144,12 @@ class Settings(BaseModel):
     openai_secret_id: str = Field(alias="OPENAI_SECRET_ID", min_length=1)
     openai_secret_max_age_s: int = Field(300, alias="OPENAI_SECRET_MAX_AGE_S", ge=0, le=3600)
     openai_base_url: str = Field(DEFAULT_OPENAI_BASE_URL, alias="OPENAI_BASE_URL")
+    # azure: OPENAI_BASE_URL is the resource's v1 base, the key goes in `api-key`, the session
+    # policy's models are deployment names (docs/deploy.md, "Using Azure OpenAI").
+    upstream_provider: Literal["openai", "azure"] = Field("openai", alias="UPSTREAM_PROVIDER")
+    # Azure only: `?webrtcfilter=on` on webrtc_url keeps the prompt out of the page's event
+    # stream (and drops function-call events with it).
+    azure_webrtc_filter: bool = Field(False, alias="AZURE_WEBRTC_FILTER")
     audit_table_name: str = Field(alias="AUDIT_TABLE_NAME", min_length=3)
     quota_table_name: str = Field(alias="QUOTA_TABLE_NAME", min_length=3)
     audit_retention_days: int = Field(90, alias="AUDIT_RETENTION_DAYS", ge=1, le=3650)
@@ -182,6 +202,31 @@ class Settings(BaseModel):
             raise ValueError(f"must be an http(s) URL such as {DEFAULT_OPENAI_BASE_URL}")
         return value.rstrip("/")
 
+    @model_validator(mode="after")
+    def _provider_fits(self) -> Settings:
+        # Errors name their variable in the text: a model-level error has no field location.
+        if self.upstream_provider == "openai":
+            if self.azure_webrtc_filter:
+                raise PydanticCustomError(
+                    "settings", "AZURE_WEBRTC_FILTER: applies only with UPSTREAM_PROVIDER=azure"
+                )
+            return self
+        problem = _azure_base_url_problem(self.openai_base_url)
+        if problem:
+            raise PydanticCustomError(
+                "settings",
+                "OPENAI_BASE_URL: with UPSTREAM_PROVIDER=azure it must be the resource's v1 base, "
+                "such as {example}; {problem}",
+                {"example": AZURE_BASE_URL_EXAMPLE, "problem": problem},
+            )
+        return self
+
+    @property
+    def webrtc_url(self) -> str:
+        """Where a page POSTs its SDP offer with the minted key: the answer's `webrtc_url`."""
+        url = self.openai_base_url + WEBRTC_CALLS_PATH
+        return url + "?webrtcfilter=on" if self.azure_webrtc_filter else url
+
     @field_validator("allowed_origins")
     @classmethod
     def _origins(cls, value: tuple[str, ...]) -> tuple[str, ...]:
@@ -193,6 +238,36 @@ class Settings(BaseModel):
                     f"{origin!r} is not an origin; use scheme://host[:port] with no path, or *"
                 )
         return value
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _azure_base_url_problem(url: str) -> str | None:
+    """Why `url` is not an Azure OpenAI v1 base, or None. Loopback hosts (the emulator) may
+    use http and any name; anything else needs https and an Azure host: the key must not
+    travel in clear text or to a host that is not the resource."""
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    if _is_loopback(host):
+        pass
+    elif parts.scheme != "https":
+        return "it must use https (http only for a loopback host)"
+    elif not host.endswith(AZURE_HOST_SUFFIXES):
+        return (
+            f"{host or 'its host'} is not an Azure OpenAI host ({', '.join(AZURE_HOST_SUFFIXES)})"
+        )
+    if parts.query or parts.fragment:
+        return "it must have no query or fragment"
+    if parts.path.rstrip("/") != AZURE_V1_PATH:
+        return f"its path must be {AZURE_V1_PATH}"
+    return None
 
 
 # Environment variable -> Settings field, derived from the model (the local stack and the
@@ -210,7 +285,10 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         return Settings.model_validate(raw)
     except ValidationError as exc:
         first = exc.errors()[0]
-        name = str(first["loc"][0]) if first["loc"] else ""
+        if not first["loc"]:
+            # A check across settings (_provider_fits): its message starts with the name.
+            raise SettingsError(first["msg"]) from None
+        name = str(first["loc"][0])
         where = ".".join(str(part) for part in first["loc"][1:])
         detail = f" ({where})" if where else ""
         message = first["msg"]

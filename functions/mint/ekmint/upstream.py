@@ -1,5 +1,9 @@
 """OpenAI's `POST /realtime/client_secrets`, with retries that fit inside the deadline.
 
+Two providers speak it (`Provider`): OpenAI (the key as a bearer token) and Azure OpenAI's v1 API
+(the resource key in `api-key`, never in Authorization; the answer may lack `expires_at`). The
+path is the same under each one's base URL.
+
 One `httpx.Client` per execution environment (dependencies.py) keeps the TLS connection alive
 between mints. Retries follow OpenAI's SDK conventions (retry-after-ms, retry-after,
 x-should-retry) with our own bounds: the SDK's defaults (600 s read timeout) would outlive any
@@ -32,6 +36,26 @@ MAX_ANNOUNCED_RETRY_AFTER_S = 3600.0
 JITTER = 0.25
 # An attempt with less time than this left is not worth starting.
 MIN_ATTEMPT_S = 0.2
+
+
+@dataclass(frozen=True)
+class Provider:
+    """What differs between upstreams: the name operators read in messages, how the key is
+    sent, and whether an answer without `expires_at` is usable (the mint then derives it)."""
+
+    name: str
+    key_header: str
+    key_scheme: str = ""
+    expires_at_optional: bool = False
+
+    def auth_headers(self, key: str) -> dict[str, str]:
+        return {self.key_header: f"{self.key_scheme}{key}"}
+
+
+OPENAI = Provider("OpenAI", "authorization", "Bearer ")
+# Azure: "api-key: <resource key>"; Microsoft's own sample reads only `value` from the answer.
+AZURE = Provider("Azure OpenAI", "api-key", expires_at_optional=True)
+PROVIDERS = {"openai": OPENAI, "azure": AZURE}
 
 
 @dataclass(frozen=True)
@@ -82,7 +106,8 @@ class UpstreamReport:
 @dataclass(frozen=True)
 class ClientSecret:
     value: str
-    expires_at: int
+    # None only from a provider whose answer may lack it (Azure): the mint derives it.
+    expires_at: int | None
     session: dict[str, Any]
 
 
@@ -147,7 +172,7 @@ def _should_retry(response: httpx.Response, code: str | None) -> bool:
     return response.status_code in RETRYABLE_STATUS
 
 
-def _parse_success(response: httpx.Response) -> ClientSecret:
+def _parse_success(response: httpx.Response, provider: Provider = OPENAI) -> ClientSecret:
     try:
         document = response.json()
     except ValueError:
@@ -159,7 +184,9 @@ def _parse_success(response: httpx.Response) -> ClientSecret:
     session = document.get("session")
     if not isinstance(value, str) or not value.startswith("ek_"):
         raise ValueError("the answer has no ek_ value")
-    if not isinstance(expires_at, int) or isinstance(expires_at, bool):
+    if expires_at is None and provider.expires_at_optional:
+        pass
+    elif not isinstance(expires_at, int) or isinstance(expires_at, bool):
         raise ValueError("the answer has no integer expires_at")
     return ClientSecret(
         value=value, expires_at=expires_at, session=session if isinstance(session, dict) else {}
@@ -176,14 +203,16 @@ def create_client_secret(
     sleep: Callable[[float], None] = time.sleep,
     rand: Callable[[], float] = random.random,
     clock: Callable[[], float] = time.monotonic,
+    provider: Provider = OPENAI,
 ) -> tuple[ClientSecret, UpstreamReport]:
     """Mint one client secret or raise UpstreamFailure; never runs past `deadline`."""
     report = UpstreamReport()
+    name = provider.name
     retries = 0
     while True:
         left = deadline.remaining()
         if left < MIN_ATTEMPT_S:
-            raise _unavailable(report, "OpenAI did not answer in time.", retry_after_s=2)
+            raise _unavailable(report, f"{name} did not answer in time.", retry_after_s=2)
         # Each phase of an attempt is capped by the time left; the pool wait too.
         read_s = min(policy.read_timeout_s, left)
         timeout = httpx.Timeout(read_s, connect=min(policy.connect_timeout_s, left))
@@ -192,7 +221,7 @@ def create_client_secret(
             response = client.post(
                 CLIENT_SECRETS_PATH,
                 json=body,
-                headers={"authorization": f"Bearer {get_key(False)}"},
+                headers=provider.auth_headers(get_key(False)),
                 timeout=timeout,
             )
         except httpx.TimeoutException:
@@ -203,15 +232,18 @@ def create_client_secret(
             wait_s = None
         else:
             latency_ms = (clock() - started) * 1000
-            request_id = response.headers.get("x-request-id")
+            # Azure sends apim-request-id, and x-request-id not always.
+            request_id = response.headers.get("x-request-id") or response.headers.get(
+                "apim-request-id"
+            )
             status = response.status_code
             if status == 200:
                 try:
-                    secret = _parse_success(response)
+                    secret = _parse_success(response, provider)
                 except ValueError as exc:
                     report.attempts.append(Attempt(status, "malformed", latency_ms, request_id))
                     raise UpstreamFailure(
-                        TokenGenerationFailed(f"OpenAI's answer was unusable: {exc}."), report
+                        TokenGenerationFailed(f"{name}'s answer was unusable: {exc}."), report
                     ) from None
                 report.attempts.append(Attempt(status, "ok", latency_ms, request_id))
                 return secret, report
@@ -225,18 +257,18 @@ def create_client_secret(
             if not _should_retry(response, code):
                 if status in RETRYABLE_STATUS and code != "insufficient_quota":
                     # Transient by nature, but OpenAI said not to retry (x-should-retry: false).
-                    raise _unavailable(report, "OpenAI is unavailable.", retry_after_s=None)
-                raise _permanent(report, status, code)
+                    raise _unavailable(report, f"{name} is unavailable.", retry_after_s=None)
+                raise _permanent(report, status, code, provider)
             wait_s = _retry_after_s(response.headers)
             if wait_s is not None and wait_s > MAX_RETRY_AFTER_S:
-                raise _unavailable(report, "OpenAI asked us to wait.", retry_after_s=wait_s)
+                raise _unavailable(report, f"{name} asked us to wait.", retry_after_s=wait_s)
 
         retries += 1
         if len(report.attempts) >= policy.max_attempts + int(report.key_refreshed):
-            raise _unavailable(report, "OpenAI kept failing.", retry_after_s=wait_s)
+            raise _unavailable(report, f"{name} kept failing.", retry_after_s=wait_s)
         delay_s = wait_s if wait_s is not None else policy.backoff_s(retries, rand)
         if delay_s + MIN_ATTEMPT_S > deadline.remaining():
-            raise _unavailable(report, "OpenAI kept failing.", retry_after_s=delay_s)
+            raise _unavailable(report, f"{name} kept failing.", retry_after_s=delay_s)
         sleep(delay_s)
 
 
@@ -256,7 +288,11 @@ def _unavailable(
     return UpstreamFailure(OpenAIUnavailable(message, retry_after_s=seconds), report)
 
 
-def _permanent(report: UpstreamReport, status: int, code: str | None) -> UpstreamFailure:
+def _permanent(
+    report: UpstreamReport, status: int, code: str | None, provider: Provider = OPENAI
+) -> UpstreamFailure:
+    if provider is AZURE:
+        return UpstreamFailure(TokenGenerationFailed(_azure_message(status, code)), report)
     if status == 401:
         message = "OpenAI refused the service's API key."
     elif code == "insufficient_quota":
@@ -264,3 +300,21 @@ def _permanent(report: UpstreamReport, status: int, code: str | None) -> Upstrea
     else:
         message = f"OpenAI refused the request (HTTP {status}{f', {code}' if code else ''})."
     return UpstreamFailure(TokenGenerationFailed(message), report)
+
+
+def _azure_message(status: int, code: str | None) -> str:
+    """Azure's refusals, worded for the operator who has to fix the resource or the policy."""
+    if status == 401:
+        return "Azure OpenAI refused the resource key (sent as api-key); check the secret."
+    if status == 403:
+        # Azure answers 403 where the resource's region does not offer the Realtime model.
+        return (
+            "Azure OpenAI refused the request (HTTP 403): the resource's region may not offer "
+            "the Realtime model (it is deployed in East US 2 and Sweden Central)."
+        )
+    if status == 404:
+        return (
+            "Azure OpenAI found no such deployment (HTTP 404): the session policy's models "
+            "must be deployment names on this resource."
+        )
+    return f"Azure OpenAI refused the request (HTTP {status}{f', {code}' if code else ''})."
