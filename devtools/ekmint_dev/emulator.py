@@ -45,6 +45,8 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 from pydantic_core import ErrorDetails
 
+from . import unified_calls
+
 if TYPE_CHECKING:
     from .realtime_peer import RealtimePeer
 
@@ -798,6 +800,12 @@ class _State:
         with self._lock:
             return self._minted.get(value)
 
+    def key_for_call(self, session: dict[str, Any]) -> str:
+        """A key minted for one unified call's session alone, never handed out."""
+        key = mint(validate_create_request({"session": session}), time.time())
+        self.remember(key)
+        return key.value
+
     def answer_client_secrets(
         self, authorization: str | None, content_type: str | None, raw: bytes
     ) -> Reply:
@@ -981,8 +989,14 @@ class _Handler(BaseHTTPRequestHandler):
         if raw is None:
             return
         realtime = self.server.realtime
-        # The WebRTC peer's routes: /v1/realtime/calls and /_emulator/realtime/...
-        peer = realtime.handle_http(self.command, path, self.headers, raw) if realtime else None
+        # The WebRTC peer's routes: /v1/realtime/calls and /_emulator/realtime/...; a backend's
+        # multipart call (unified_calls.py) is an API request, with the fault script.
+        unified = unified_calls.is_unified_call(self.command, path, self.headers["content-type"])
+        peer = (
+            realtime.handle_http(self.command, path, self.headers, raw)
+            if realtime and not unified
+            else None
+        )
         if peer is not None:
             self._send(Reply(peer.status, peer.body, peer.headers, peer.content_type), request_id)
             return
@@ -1036,7 +1050,7 @@ class _Handler(BaseHTTPRequestHandler):
         state.log.record(entry)
         if not self._pause(state.next_delay_s()):
             return self._drop(entry)
-        if (self.command, path) != ("POST", CLIENT_SECRETS_PATH):
+        if self.command != "POST" or path not in (CLIENT_SECRETS_PATH, unified_calls.CALLS_PATH):
             # OpenAI answers unknown routes (like the retired /v1/realtime/sessions) this way.
             reply = error_reply(ApiError(404, f"Invalid URL ({self.command} {path})"))
             return self._answer(entry, reply, request_id)
@@ -1051,6 +1065,11 @@ class _Handler(BaseHTTPRequestHandler):
             return entry
         if fault is not None:
             reply = fault_reply(fault, entry.body)
+        elif path == unified_calls.CALLS_PATH:
+            answer, entry.body = unified_calls.answer(
+                state, self.server.realtime, self.headers, raw
+            )
+            reply = Reply(*answer)
         else:
             reply = state.answer_client_secrets(
                 self.headers.get("authorization"), self.headers.get("content-type"), raw

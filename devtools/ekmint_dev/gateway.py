@@ -5,8 +5,8 @@ It does what API Gateway does before and after the function, and nothing more:
   without calling the function (204, CORS headers only for allowed origins); on every other
   answer, CORS headers from the function are dropped and the configured ones added, as API
   Gateway does when CORS is configured;
-- routes: `POST /api/client-secret` goes to the function, anything else is
-  404 {"message":"Not Found"};
+- routes: the template's (`POST /api/client-secret`, `POST /api/realtime/calls`, read by
+  function_config.py) go to the function, anything else is 404 {"message":"Not Found"};
 - the JWT authorizer (AUTH_MODE=jwt): 401 {"message":"Unauthorized"} with www-authenticate,
   or the claims in requestContext.authorizer.jwt.claims;
 - limits: a body over 10 MB is 413 (API Gateway's payload quota), the integration gives up
@@ -37,9 +37,10 @@ from .events import http_api_event
 from .jwt_local import Denied, JwtAuthorizer
 from .workers import FunctionError, Invocation, PoolBusy, PoolStopped
 
-ROUTE_METHOD = "POST"
 ROUTE_PATH = "/api/client-secret"
-ROUTE_KEY = f"{ROUTE_METHOD} {ROUTE_PATH}"
+CALLS_PATH = "/api/realtime/calls"
+# The template's routes (function_config.py reads them); these when a caller names none.
+ROUTE_KEYS = (f"POST {ROUTE_PATH}", f"POST {CALLS_PATH}")
 # API Gateway quotas for HTTP APIs: 10 MB payload, 30 s integration timeout.
 MAX_PAYLOAD_BYTES = 10 * 1024 * 1024
 INTEGRATION_TIMEOUT_S = 30.0
@@ -94,6 +95,7 @@ class GatewayConfig:
     cors: CorsConfig
     authorizer: JwtAuthorizer | None = None
     static_root: Path | None = None
+    routes: tuple[str, ...] = ROUTE_KEYS
     # Extra GET documents served verbatim (the local issuer's discovery documents).
     documents: Mapping[str, dict[str, Any]] = field(default_factory=dict)
 
@@ -202,8 +204,9 @@ class Gateway:
             preflight = self.config.cors.preflight_headers(origin)
             granted = "granted" if preflight else "no grant"
             return Answer(204, preflight, b"", f"gateway (CORS preflight, {granted})")
-        if (method, path) == (ROUTE_METHOD, ROUTE_PATH):
-            answer = self._route(headers, body, source_ip, split.query)
+        route_key = f"{method} {path}"
+        if route_key in self.config.routes:
+            answer = self._route(route_key, headers, body, source_ip, split.query)
         elif method in ("GET", "HEAD") and path in self.config.documents:
             document = json.dumps(self.config.documents[path]).encode()
             answer = Answer(200, [("content-type", "application/json")], document, "local issuer")
@@ -232,7 +235,12 @@ class Gateway:
         return kept + self.config.cors.response_headers(origin)
 
     def _route(
-        self, headers: Sequence[tuple[str, str]], body: bytes, source_ip: str, query: str
+        self,
+        route_key: str,
+        headers: Sequence[tuple[str, str]],
+        body: bytes,
+        source_ip: str,
+        query: str,
     ) -> Answer:
         started = time.monotonic()
         claims: dict[str, Any] | None = None
@@ -252,14 +260,15 @@ class Gateway:
             ("x-forwarded-port", str(self.port)),
             ("x-forwarded-proto", "http"),
         ]
+        method, path = route_key.split(" ", 1)
         event = http_api_event(
-            ROUTE_METHOD,
-            ROUTE_PATH,
+            method,
+            path,
             [*headers, *forwarded],
             body,
             source_ip=source_ip,
             query=query,
-            route_key=ROUTE_KEY,
+            route_key=route_key,
             jwt_claims=claims,
             request_id=request_id,
         )
