@@ -19,20 +19,10 @@ import statistics
 import time
 
 import httpx
-from aiortc import RTCPeerConnection
-from aiortc.mediastreams import AudioStreamTrack
+
+from ekmint_dev.realtime_peer import browser_like_offer
 
 LOCAL_CONFIG_PATH = "/_ekmint/local-config.json"
-
-
-async def _offer() -> bytes:
-    pc = RTCPeerConnection()
-    pc.createDataChannel("oai-events")
-    pc.addTrack(AudioStreamTrack())
-    await pc.setLocalDescription(await pc.createOffer())
-    sdp = pc.localDescription.sdp.encode()
-    await pc.close()
-    return sdp
 
 
 def _timed(client: httpx.Client, url: str, **kwargs: object) -> tuple[float, httpx.Response]:
@@ -54,7 +44,7 @@ def main() -> None:
     parser.add_argument("--warm-up", type=int, default=5)
     args = parser.parse_args()
     origin = {"origin": args.url}
-    offer = asyncio.run(_offer())
+    offer = asyncio.run(browser_like_offer()).encode()
     figures: dict[str, list[float]] = {"key": [], "direct": [], "minted": [], "relayed": []}
     with httpx.Client(timeout=30) as client:
         realtime_url = client.get(args.url + LOCAL_CONFIG_PATH).json()["realtime_url"]

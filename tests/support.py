@@ -152,24 +152,13 @@ class LogTap:
 
 
 def sdp_offer() -> bytes:
-    """A real WebRTC offer (aiortc: an events data channel and an audio track, as the browser
-    SDK's), for POST /api/realtime/calls. The emulator's peer answers the same offer again and
-    again, since nothing connects to it."""
+    """A browser-like WebRTC offer for POST /api/realtime/calls (realtime_peer.py). The
+    emulator's peer answers the same offer again and again, since nothing connects to it."""
     import asyncio
     from concurrent.futures import ThreadPoolExecutor
 
-    from aiortc import RTCPeerConnection
-    from aiortc.mediastreams import AudioStreamTrack
-
-    async def make() -> bytes:
-        pc = RTCPeerConnection()
-        pc.createDataChannel("oai-events")
-        pc.addTrack(AudioStreamTrack())
-        await pc.setLocalDescription(await pc.createOffer())
-        sdp = pc.localDescription.sdp.encode()
-        await pc.close()
-        return sdp
+    from ekmint_dev.realtime_peer import browser_like_offer
 
     # On a thread of its own: a test module may keep an event loop running on this one.
     with ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(asyncio.run, make()).result()
+        return pool.submit(asyncio.run, browser_like_offer()).result().encode()

@@ -12,9 +12,10 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from . import audit, quota
+from .deadline import Deadline
 from .dependencies import MintDeps
 from .errors import AuditUnavailable, InternalError, MintError, RateLimited
 from .policy import EffectiveSession
@@ -158,12 +159,30 @@ def pay(deps: MintDeps, decision: Decision) -> Callable[[bool], str]:
 
 
 def upstream(
-    deps: MintDeps, decision: Decision, exchange: Callable[[], tuple[_A, UpstreamReport]]
+    deps: MintDeps,
+    decision: Decision,
+    exchange: Callable[..., tuple[_A, UpstreamReport]],
+    payload: Any,
+    *,
+    get_key: Callable[[bool], str],
+    deadline: Deadline,
+    **extra: Any,
 ) -> _A:
-    """Run one upstream exchange (upstream.py), keeping its report for the audit record."""
+    """One upstream exchange (upstream.py's create_client_secret or create_call) on the shared
+    client, retry policy and clocks, keeping its report for the audit record."""
     try:
         with phase(deps, decision, "upstream"):
-            result, decision.report = exchange()
+            result, decision.report = exchange(
+                deps.http,
+                payload,
+                get_key,
+                deadline,
+                deps.retry,
+                sleep=deps.sleep,
+                rand=deps.rand,
+                clock=deps.monotonic,
+                **extra,
+            )
     except UpstreamFailure as failure:
         decision.report = failure.report
         raise failure.error from None

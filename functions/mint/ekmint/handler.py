@@ -24,7 +24,7 @@ from .errors import InternalError, MintError, NotFound
 from .lifecycle import register_snapstart_hooks, warm_up
 from .mint import mint
 from .relay import SDP_MEDIA_TYPE, relay
-from .request import from_event
+from .request import Incoming, from_event
 from .settings import SettingsError, load_settings
 from .telemetry import NAMESPACE
 
@@ -91,21 +91,22 @@ def _cold() -> bool:
     return cold
 
 
+def _incoming() -> tuple[Incoming, Deadline]:
+    incoming = from_event(app.current_event.raw_event, app.lambda_context.aws_request_id)
+    return incoming, Deadline.for_invocation(app.lambda_context)
+
+
 @app.post(ROUTE)
 def client_secret() -> Response[str]:
-    cold = _cold()
-    incoming = from_event(app.current_event.raw_event, app.lambda_context.aws_request_id)
-    deadline = Deadline.for_invocation(app.lambda_context)
-    answer = mint(incoming, deps, deadline, cold_start=cold)
+    incoming, deadline = _incoming()
+    answer = mint(incoming, deps, deadline, cold_start=_cold())
     return _respond(200, answer.model_dump(), {})
 
 
 @app.post(CALLS_ROUTE)
 def realtime_call() -> Response[str]:
-    cold = _cold()
-    incoming = from_event(app.current_event.raw_event, app.lambda_context.aws_request_id)
-    deadline = Deadline.for_invocation(app.lambda_context)
-    call = relay(incoming, deps, deadline, cold_start=cold)
+    incoming, deadline = _incoming()
+    call = relay(incoming, deps, deadline, cold_start=_cold())
     return _respond(201, None, {}, sdp=call.answer_sdp)
 
 

@@ -7,6 +7,8 @@ can pass moto-backed clients, the emulator's URL, or fakes. The steps every rout
 
 from __future__ import annotations
 
+from functools import partial
+
 from . import audit
 from .deadline import Deadline
 from .decision import Decision, Granted, admit, decide, pay, upstream
@@ -20,9 +22,7 @@ from .upstream import create_client_secret
 def mint(
     incoming: Incoming, deps: MintDeps, deadline: Deadline, *, cold_start: bool = False
 ) -> ClientSecretAnswer:
-    def work(decision: Decision) -> tuple[ClientSecretAnswer, Granted]:
-        return _mint(incoming, deps, deadline, decision)
-
+    work = partial(_mint, incoming, deps, deadline)
     return decide("mint", incoming, deps, work, cold_start=cold_start)
 
 
@@ -37,16 +37,10 @@ def _mint(
     secret = upstream(
         deps,
         decision,
-        lambda: create_client_secret(
-            deps.http,
-            effective.upstream_body,
-            get_key,
-            deadline,
-            deps.retry,
-            sleep=deps.sleep,
-            rand=deps.rand,
-            clock=deps.monotonic,
-        ),
+        create_client_secret,
+        effective.upstream_body,
+        get_key=get_key,
+        deadline=deadline,
     )
     echoed = secret.session
     output = (echoed.get("audio") or {}).get("output") or {}

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import partial
 
 from .deadline import Deadline
 from .decision import Decision, Granted, admit, decide, pay, upstream
@@ -34,9 +35,7 @@ class RelayedCall:
 def relay(
     incoming: Incoming, deps: MintDeps, deadline: Deadline, *, cold_start: bool = False
 ) -> RelayedCall:
-    def work(decision: Decision) -> tuple[RelayedCall, Granted]:
-        return _relay(incoming, deps, deadline, decision)
-
+    work = partial(_relay, incoming, deps, deadline)
     return decide("call", incoming, deps, work, cold_start=cold_start)
 
 
@@ -53,17 +52,11 @@ def _relay(
     call = upstream(
         deps,
         decision,
-        lambda: create_call(
-            deps.http,
-            offer,
-            get_key,
-            deadline,
-            deps.retry,
-            session=effective.upstream_body["session"],
-            sleep=deps.sleep,
-            rand=deps.rand,
-            clock=deps.monotonic,
-        ),
+        create_call,
+        offer,
+        get_key=get_key,
+        deadline=deadline,
+        session=effective.upstream_body["session"],
     )
     decision.sizes["answer_bytes"] = len(call.answer_sdp.encode())
     granted = Granted(
