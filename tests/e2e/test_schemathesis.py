@@ -12,6 +12,8 @@ import pytest
 from stack_harness import REPO, start_stack
 
 EXAMPLES = os.environ.get("EKMINT_FUZZ_EXAMPLES", "60")
+# How to send application/sdp (POST /api/realtime/calls): as text.
+HOOKS = Path(__file__).with_name("schemathesis_hooks.py")
 CHECKS = ",".join(
     [
         "not_a_server_error",
@@ -48,6 +50,7 @@ def test_schemathesis_finds_no_5xx_and_no_answer_off_the_spec(tmp_path: Path) ->
             timeout=900,
             check=False,
             cwd=REPO,
+            env=os.environ | {"SCHEMATHESIS_HOOKS": str(HOOKS)},
         )
     finally:
         stack.stop()
