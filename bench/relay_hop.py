@@ -7,8 +7,11 @@ Each round times what a page does before its call can start, both ways, with the
   `ek_` value (two requests from the page);
 - relayed: POST /api/realtime/calls with the offer (one request from the page; ekmint makes the
   second, to the emulator, with the real key).
-The extra hop is the relayed request minus the direct offer. Local figures: loopback network,
-moto for DynamoDB, the emulator for OpenAI; docs/frontend.md says how to read them.
+The extra hop is the relayed request minus the direct offer. With `--browser`, it also times
+the demo page in headless Chromium (Playwright, fake microphone) from "Start voice" to
+`connected`, minted and relayed: the whole set-up a user waits for (the SDK, getUserMedia, ICE,
+DTLS, the events channel). Local figures: loopback network, moto for DynamoDB, the emulator for
+OpenAI; docs/frontend.md says how to read them.
 """
 
 from __future__ import annotations
@@ -16,13 +19,28 @@ from __future__ import annotations
 import argparse
 import asyncio
 import statistics
+import tempfile
 import time
 
 import httpx
+from playwright.sync_api import sync_playwright
 
 from ekmint_dev.realtime_peer import browser_like_offer
 
 LOCAL_CONFIG_PATH = "/_ekmint/local-config.json"
+CHROMIUM = "/usr/bin/chromium"
+# As tests/browser/browser_fixtures.py: a fake microphone, granted without a prompt.
+CHROMIUM_ARGS = ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
+                 "--no-sandbox", "--disable-gpu", "--no-first-run"]  # fmt: skip
+# Click "Start voice", resolve with the milliseconds until the page's status says connected.
+CLICK_TO_CONNECTED_JS = """() => new Promise((resolve) => {
+  const status = document.querySelector('#status');
+  const started = performance.now();
+  new MutationObserver(() => {
+    if (status.dataset.state === 'connected') resolve(performance.now() - started);
+  }).observe(status, { attributes: true });
+  document.querySelector('#start-voice').click();
+})"""
 
 
 def _timed(client: httpx.Client, url: str, **kwargs: object) -> tuple[float, httpx.Response]:
@@ -37,11 +55,31 @@ def _summary(name: str, values: list[float]) -> str:
     return f"{name:<34} median {statistics.median(values):7.1f} ms   p90 {p90:7.1f} ms"
 
 
+def browser_rounds(url: str, rounds: int, warm_up: int) -> dict[str, list[float]]:
+    figures: dict[str, list[float]] = {"mint": [], "relay": []}
+    with sync_playwright() as driver, tempfile.TemporaryDirectory() as profile:
+        context = driver.chromium.launch_persistent_context(
+            profile, executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
+        page = context.new_page()
+        for round_number in range(warm_up + rounds):
+            for via, values in figures.items():
+                page.goto(f"{url}/?via={via}")  # a fresh page: no cached key, SDK loaded anew
+                page.wait_for_selector("body[data-ready=true]")
+                elapsed_ms = float(page.evaluate(CLICK_TO_CONNECTED_JS))
+                page.click("#stop-voice")
+                if round_number >= warm_up:
+                    values.append(elapsed_ms)
+        context.close()
+    return figures
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--url", default="http://127.0.0.1:3917")
     parser.add_argument("--rounds", type=int, default=30)
     parser.add_argument("--warm-up", type=int, default=5)
+    parser.add_argument("--browser", type=int, default=0, help="rounds in Chromium (0: none)")
     args = parser.parse_args()
     origin = {"origin": args.url}
     offer = asyncio.run(browser_like_offer()).encode()
@@ -75,6 +113,10 @@ def main() -> None:
     print(_summary("minted set-up: key + offer", figures["minted"]))
     print(_summary("relayed set-up: offer via ekmint", figures["relayed"]))
     print(_summary("extra hop: relayed - direct offer", hop))
+    if args.browser:
+        clicks = browser_rounds(args.url, args.browser, warm_up=2)
+        print(_summary("Chromium: start -> connected, minted", clicks["mint"]))
+        print(_summary("Chromium: start -> connected, relayed", clicks["relay"]))
 
 
 if __name__ == "__main__":
