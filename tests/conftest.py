@@ -48,6 +48,9 @@ def aws(moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch) -> LocalNames:
 def emu(emulator: Any) -> Any:
     emulator.clear_faults()
     emulator.clear_requests()
+    if emulator.realtime is not None:
+        # The session's emulator is shared: each test sees only its own calls.
+        emulator.realtime.clear_calls()
     emulator.set_api_keys([OPENAI_KEY])
     return emulator
 

@@ -63,6 +63,8 @@ def post(
     source_ip: str = "198.51.100.7",
     headers: list[tuple[str, str]] | None = None,
     claims: dict[str, Any] | None = None,
+    path: str = "/api/client-secret",
+    query: str = "",
 ) -> dict[str, Any]:
     if isinstance(body, dict):
         body = json.dumps(body)
@@ -75,11 +77,12 @@ def post(
     all_headers.extend(headers or [])
     return http_api_event(
         "POST",
-        "/api/client-secret",
+        path,
         all_headers,
         raw,
         source_ip=source_ip,
-        route_key="POST /api/client-secret",
+        query=query,
+        route_key=f"POST {path}",
         jwt_claims=claims,
     )
 
@@ -146,3 +149,16 @@ class LogTap:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def sdp_offer() -> bytes:
+    """A browser-like WebRTC offer for POST /api/realtime/calls (realtime_peer.py). The
+    emulator's peer answers the same offer again and again, since nothing connects to it."""
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    from ekmint_dev.realtime_peer import browser_like_offer
+
+    # On a thread of its own: a test module may keep an event loop running on this one.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, browser_like_offer()).result().encode()

@@ -41,6 +41,8 @@ class FunctionDefinition:
     declared: tuple[str, ...] = ()
     defaults: Mapping[str, str] = field(default_factory=dict)
     cors: Mapping[str, Any] = field(default_factory=dict)
+    # The HTTP API's routes ("POST /api/client-secret", …): what the local gateway serves.
+    routes: tuple[str, ...] = ()
 
     @property
     def settable(self) -> frozenset[str]:
@@ -81,6 +83,11 @@ def function_definition(template: Path = TEMPLATE) -> FunctionDefinition:
         declared=tuple(variables),
         defaults=defaults,
         cors=api.get("CorsConfiguration") or {},
+        routes=tuple(
+            str(resource["Properties"]["RouteKey"])
+            for resource in resources.values()
+            if resource.get("Type") == "AWS::ApiGatewayV2::Route"
+        ),
     )
 
 

@@ -5,8 +5,8 @@ It does what API Gateway does before and after the function, and nothing more:
   without calling the function (204, CORS headers only for allowed origins); on every other
   answer, CORS headers from the function are dropped and the configured ones added, as API
   Gateway does when CORS is configured;
-- routes: `POST /api/client-secret` goes to the function, anything else is
-  404 {"message":"Not Found"};
+- routes: the template's (`POST /api/client-secret`, `POST /api/realtime/calls`, read by
+  function_config.py) go to the function, anything else is 404 {"message":"Not Found"};
 - the JWT authorizer (AUTH_MODE=jwt): 401 {"message":"Unauthorized"} with www-authenticate,
   or the claims in requestContext.authorizer.jwt.claims;
 - limits: a body over 10 MB is 413 (API Gateway's payload quota), the integration gives up
@@ -37,9 +37,10 @@ from .jwt_local import Denied, JwtAuthorizer
 from .local_http import LocalHTTPServer, LocalRequestHandler, refusal, refusal_body
 from .workers import FunctionError, Invocation, PoolBusy, PoolStopped
 
-ROUTE_METHOD = "POST"
 ROUTE_PATH = "/api/client-secret"
-ROUTE_KEY = f"{ROUTE_METHOD} {ROUTE_PATH}"
+CALLS_PATH = "/api/realtime/calls"
+# The template's routes (function_config.py reads them); these when a caller names none.
+ROUTE_KEYS = (f"POST {ROUTE_PATH}", f"POST {CALLS_PATH}")
 # API Gateway quotas for HTTP APIs: 10 MB payload, 30 s integration timeout.
 MAX_PAYLOAD_BYTES = 10 * 1024 * 1024
 INTEGRATION_TIMEOUT_S = 30.0
@@ -94,6 +95,7 @@ class GatewayConfig:
     cors: CorsConfig
     authorizer: JwtAuthorizer | None = None
     static_root: Path | None = None
+    routes: tuple[str, ...] = ROUTE_KEYS
     # Extra GET documents served verbatim (the local issuer's discovery documents).
     documents: Mapping[str, dict[str, Any]] = field(default_factory=dict)
 
@@ -184,10 +186,10 @@ class Gateway:
         split = urlsplit(target)
         path = split.path or "/"
         origin = _first(headers, "origin")
-        api_route = path == ROUTE_PATH
+        api_route = path in {key.split(" ", 1)[1] for key in self.config.routes}
         # The local guard (local_http.py): loopback Host names only; a foreign Origin may not
-        # change state, except on the API route, where the function's own origin check answers
-        # (403 origin_not_allowed), as it does behind API Gateway.
+        # change state, except on the API's routes, where the function's own origin check
+        # answers (403 origin_not_allowed), as it does behind API Gateway.
         why = refusal(method, headers, self.port, check_origin=not api_route)
         if why is not None:
             return Answer(
@@ -195,12 +197,13 @@ class Gateway:
             )
         if method == "OPTIONS":
             # CORS is configured on the HttpApi, so API Gateway answers every OPTIONS itself;
-            # locally only the API route grants anything (no page may read the others).
+            # locally only the API's routes grant anything (no page may read the others).
             preflight = self.config.cors.preflight_headers(origin) if api_route else []
             granted = "granted" if preflight else "no grant"
             return Answer(204, preflight, b"", f"gateway (CORS preflight, {granted})")
-        if (method, path) == (ROUTE_METHOD, ROUTE_PATH):
-            answer = self._route(headers, body, source_ip, split.query)
+        route_key = f"{method} {path}"
+        if route_key in self.config.routes:
+            answer = self._route(route_key, headers, body, source_ip, split.query)
         elif method in ("GET", "HEAD") and path in self.config.documents:
             document = json.dumps(self.config.documents[path]).encode()
             answer = Answer(200, [("content-type", "application/json")], document, "local issuer")
@@ -229,7 +232,12 @@ class Gateway:
         return kept + self.config.cors.response_headers(origin)
 
     def _route(
-        self, headers: Sequence[tuple[str, str]], body: bytes, source_ip: str, query: str
+        self,
+        route_key: str,
+        headers: Sequence[tuple[str, str]],
+        body: bytes,
+        source_ip: str,
+        query: str,
     ) -> Answer:
         started = time.monotonic()
         claims: dict[str, Any] | None = None
@@ -249,14 +257,15 @@ class Gateway:
             ("x-forwarded-port", str(self.port)),
             ("x-forwarded-proto", "http"),
         ]
+        method, path = route_key.split(" ", 1)
         event = http_api_event(
-            ROUTE_METHOD,
-            ROUTE_PATH,
+            method,
+            path,
             [*headers, *forwarded],
             body,
             source_ip=source_ip,
             query=query,
-            route_key=ROUTE_KEY,
+            route_key=route_key,
             jwt_claims=claims,
             request_id=request_id,
         )

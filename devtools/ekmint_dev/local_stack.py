@@ -42,7 +42,7 @@ from .function_config import (
     function_definition,
     process_environment,
 )
-from .gateway import ROUTE_PATH, CorsConfig, Gateway, GatewayConfig
+from .gateway import CALLS_PATH, ROUTE_PATH, CorsConfig, Gateway, GatewayConfig
 from .jwt_local import (
     DEFAULT_AUDIENCE,
     ISSUER_PATH,
@@ -288,8 +288,11 @@ class LocalStack:
     def _gateway_config(self) -> GatewayConfig:
         cors = _cors(self.definition, self.settings.allowed_origins)
         static_root = self.options.static_root
+        routes = self.definition.routes
         if self.settings.auth_mode != "jwt":
-            return GatewayConfig(cors=cors, static_root=static_root, documents=self._documents)
+            return GatewayConfig(
+                cors=cors, static_root=static_root, documents=self._documents, routes=routes
+            )
         key = load_or_create_key(local_dir(self.options.environ))
         documents = self._documents
         if self.jwt_issuer == default_issuer(self.options.port):
@@ -299,7 +302,11 @@ class LocalStack:
             documents[f"{ISSUER_PATH}/.well-known/jwks.json"] = {"keys": [key.jwk()]}
         authorizer = JwtAuthorizer(key, self.jwt_issuer, self.jwt_audiences)
         return GatewayConfig(
-            cors=cors, authorizer=authorizer, static_root=static_root, documents=documents
+            cors=cors,
+            authorizer=authorizer,
+            static_root=static_root,
+            documents=documents,
+            routes=routes,
         )
 
     def _invoke(self, event: Mapping[str, Any], aws_request_id: str, wait_s: float) -> Invocation:
@@ -378,6 +385,7 @@ class LocalStack:
             f"ekmint local stack: {self.url}",
             f"  API        POST {self.url}{ROUTE_PATH}",
             f"             curl -sX POST {self.url}{ROUTE_PATH}{curl_auth}",
+            f"             POST {self.url}{CALLS_PATH} (an SDP offer, relayed)",
             f"  page       {static}",
             f"  function   {self.definition.handler} ({self.definition.logical_id}): up to "
             f"{self.options.workers} execution environments, each started cold on demand, "

@@ -107,6 +107,7 @@ def build() -> dict[str, Any]:
             },
         }
     }
+    errors: dict[str, Any] = {}
     for status, codes in _error_statuses().items():
         entry: dict[str, Any] = {
             "description": "Error codes: " + ", ".join(codes),
@@ -115,9 +116,20 @@ def build() -> dict[str, Any]:
         }
         if status in (429, 503):
             entry["headers"]["Retry-After"] = {"$ref": "#/components/headers/Retry-After"}
-        responses[str(status)] = entry
+        errors[str(status)] = entry
+    responses |= errors
     schemas = _schemas(ClientSecretRequest, ClientSecretAnswer, ErrorEnvelope)
     _narrow_to_policy(schemas, SessionPolicy())
+    call_responses: dict[str, Any] = {
+        "201": {
+            "description": (
+                "The call was created upstream: its SDP answer, for setRemoteDescription."
+            ),
+            "headers": headers,
+            "content": {"application/sdp": {"schema": {"type": "string"}}},
+        },
+        **errors,
+    }
     return {
         "openapi": "3.1.0",
         "info": {
@@ -146,7 +158,37 @@ def build() -> dict[str, Any]:
                     },
                     "responses": responses,
                 }
-            }
+            },
+            "/api/realtime/calls": {
+                "post": {
+                    "operationId": "createRealtimeCall",
+                    "summary": "Relay a WebRTC SDP offer to the upstream's /realtime/calls",
+                    "description": (
+                        "The page's offer is posted upstream with the server's session (the same "
+                        "policy as a mint) and the real key; no credential reaches the page. "
+                        "Charged to the same quota and audited like a mint (kind: call)."
+                    ),
+                    "parameters": [
+                        {
+                            "name": name,
+                            "in": "query",
+                            "required": False,
+                            "description": f"session {name}, within the server's policy",
+                            "schema": {"type": "string"},
+                        }
+                        for name in ("model", "voice")
+                    ],
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/sdp": {
+                                "schema": {"type": "string", "pattern": "^v=0", "maxLength": 16384}
+                            }
+                        },
+                    },
+                    "responses": call_responses,
+                }
+            },
         },
         "components": {
             "schemas": schemas,

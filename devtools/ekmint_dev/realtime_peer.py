@@ -732,3 +732,16 @@ def local_page_config(openai_base_url: str | None) -> dict[str, Any]:
     """
     realtime_url = f"{openai_base_url.rstrip('/')}/realtime/calls" if openai_base_url else None
     return {"realtime_url": realtime_url}
+
+
+async def browser_like_offer() -> str:
+    """An SDP offer shaped like the browser SDK's (the oai-events data channel and an audio
+    track), for tests and benchmarks that post offers without a browser. Run it on a loop of
+    its own (asyncio.run); nothing ever connects to the offering side."""
+    pc = RTCPeerConnection()
+    pc.createDataChannel(EVENTS_CHANNEL)
+    pc.addTrack(AudioStreamTrack())
+    await pc.setLocalDescription(await pc.createOffer())
+    sdp = str(pc.localDescription.sdp)
+    await pc.close()
+    return sdp

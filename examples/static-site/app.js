@@ -5,8 +5,9 @@
  *
  * Configuration, in order:
  * - served from this machine (localhost, 127.0.0.1), the query string may override the key
- *   service (`?mint=`), the Realtime calls URL (`?realtime=`) and the retry budget
- *   (`?retry_budget_s=`); elsewhere a link could point your microphone at someone else's server;
+ *   service (`?mint=`), the Realtime calls URL (`?realtime=`), the retry budget
+ *   (`?retry_budget_s=`) and the relay switch (`?via=relay`); elsewhere a link could point
+ *   your microphone at someone else's server;
  * - the local stack (`make dev`) publishes its emulator's calls URL at LOCAL_CONFIG_PATH;
  * - otherwise the key service is /api/client-secret on this origin and voice goes to OpenAI.
  */
@@ -22,6 +23,7 @@ const $ = (/** @type {string} */ id) => /** @type {HTMLElement} */ (document.get
  * @property {string} mintUrl
  * @property {string | undefined} realtimeUrl
  * @property {number | undefined} retryBudgetMs
+ * @property {boolean} relay whether the relay switch starts on
  */
 
 /** @returns {Promise<PageConfig>} */
@@ -34,6 +36,7 @@ async function loadConfig() {
     mintUrl: query.get('mint') ?? '/api/client-secret',
     realtimeUrl: query.get('realtime') ?? stack?.realtime_url ?? undefined,
     retryBudgetMs: budget ? Number(budget) * 1000 : undefined,
+    relay: query.get('via') === 'relay',
   };
 }
 
@@ -101,6 +104,9 @@ async function main() {
   const config = await loadConfig();
   /** @type {HTMLInputElement} */
   const tokenInput = /** @type {any} */ ($('auth-token'));
+  /** @type {HTMLInputElement} */
+  const relayInput = /** @type {any} */ ($('via-relay'));
+  relayInput.checked = config.relay;
   const ekmint = createEkmintClient({
     url: config.mintUrl,
     retryBudgetMs: config.retryBudgetMs,
@@ -155,13 +161,18 @@ async function main() {
   $('start-voice').addEventListener('click', () => {
     clearError();
     setButtons(true);
-    voice = ekmint.connectVoice({ agent: assistant });
-    log(`starting voice over ${voice.transport}`);
+    // Relayed, the page's sign-in token (if any) goes with the offer, and no key is fetched.
+    voice = ekmint.connectVoice({ agent: assistant, via: relayInput.checked ? 'relay' : 'mint' });
+    relayInput.disabled = true;
+    log(`starting voice over ${voice.transport}${voice.via === 'relay' ? ', relayed through ekmint (no key in this page)' : ''}`);
     voice.addEventListener('statechange', (event) => {
       const { state, reason } = /** @type {any} */ (event).detail;
       showStatus(state, statusText(state, reason));
       log(`state ${state}${reason ? ` (${reason})` : ''}`);
-      if (state === 'failed' || (state === 'disconnected' && reason === 'closed')) setButtons(false);
+      if (state === 'failed' || (state === 'disconnected' && reason === 'closed')) {
+        setButtons(false);
+        relayInput.disabled = false;
+      }
     });
     voice.addEventListener('key', (event) => {
       showKey();

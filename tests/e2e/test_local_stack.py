@@ -21,7 +21,7 @@ import pytest
 from botocore.client import BaseClient
 from cryptography.hazmat.primitives.asymmetric import rsa
 from stack_harness import REPO, Stack, run_cli, stack_env, start_stack
-from support import OPENAI_KEY
+from support import OPENAI_KEY, sdp_offer
 
 from ekmint_dev import cli, stack_info
 from ekmint_dev.emulator import Emulator
@@ -363,6 +363,26 @@ def test_jwt_mode_token_from_the_cli_mints_and_is_audited_under_its_sub(
     (record,) = audit(jwt_stack, capsys, "--principal", sub)
     assert (record["principal"], record["principal_type"]) == (sub, "sub")
     assert record["request_id"] == answer.headers["x-request-id"]
+
+
+def test_jwt_mode_guards_the_relayed_calls_route_too(
+    jwt_stack: Stack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The page's own token rides along with the offer (the SDK's Authorization header); the
+    gateway's authorizer checks it before the function runs."""
+    offer = sdp_offer()
+    sdp = {"content-type": "application/sdp"}
+    calls = f"{jwt_stack.url}/api/realtime/calls"
+    refused = httpx.post(calls, content=offer, headers=sdp, timeout=30)
+    assert (refused.status_code, refused.json()) == (401, {"message": "Unauthorized"})
+    sub = f"dave-{uuid.uuid4().hex[:6]}"
+    token = jwt_stack.cli("token", "--sub", sub).stdout.strip()
+    answer = httpx.post(calls, content=offer, headers=sdp | bearer(token), timeout=30)
+    assert answer.status_code == 201, answer.text
+    assert answer.headers["content-type"] == "application/sdp"
+    (record,) = audit(jwt_stack, capsys, "--principal", sub)
+    assert (record["kind"], record["principal_type"]) == ("call", "sub")
+    assert record["call_id"].startswith("rtc_")
 
 
 def test_quota_holds_across_concurrent_environments(jwt_stack: Stack) -> None:

@@ -9,6 +9,7 @@ import base64
 import json
 import os
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -175,3 +176,47 @@ def test_header_casing_and_repeated_values(handler: Any, emu: Any, name: str, va
 def test_edge_case_bodies(handler: Any, emu: Any, body: bytes) -> None:
     result = check(handler, emu, post(body))
     assert result["statusCode"] in (400, 413)
+
+
+# -- POST /api/realtime/calls: the offer and the query string ---------------------------------
+
+RELAY_CLEAR_CODES = CLEAR_CODES | {"invalid_offer"}
+
+
+def relay_check(handler: Any, emu: Any, event: dict[str, Any], offer: bytes) -> dict[str, Any]:
+    """Never a 5xx; a refusal has its code and, unless OpenAI was asked and could not use the
+    offer (an SDP-looking body), never reached OpenAI."""
+    emu.clear_requests()
+    result = invoke(handler, event)
+    assert result["statusCode"] < 500, result.get("body")
+    assert header(result, "X-Request-Id") and header(result, "Cache-Control") == "no-store"
+    if result["statusCode"] != 201:
+        error = body_of(result)["error"]
+        assert error["code"] in RELAY_CLEAR_CODES, error
+        if error["code"] != "invalid_offer" or not offer.startswith(b"v=0"):
+            assert emu.requests == [], "a refused request reached OpenAI"
+    return result
+
+
+@FUZZ
+@given(raw=st.binary(max_size=600), prefix=st.booleans(), encode=st.booleans())
+def test_random_offers_never_get_a_5xx(
+    handler: Any, emu: Any, raw: bytes, prefix: bool, encode: bool
+) -> None:
+    body = (b"v=0\r\n" if prefix else b"") + raw
+    event = post(body, path="/api/realtime/calls", content_type="application/sdp")
+    event["body"] = base64.b64encode(body).decode() if encode else body.decode("latin-1")
+    event["isBase64Encoded"] = encode
+    relay_check(handler, emu, event, body)
+
+
+@FUZZ
+@given(query=st.dictionaries(st.text(max_size=12), st.text(max_size=40), max_size=3))
+def test_random_query_strings_are_refused_before_openai(
+    handler: Any, emu: Any, query: dict[str, str]
+) -> None:
+    offer = b"v=0\r\n"
+    event = post(
+        offer, path="/api/realtime/calls", content_type="application/sdp", query=urlencode(query)
+    )
+    relay_check(handler, emu, event, offer)

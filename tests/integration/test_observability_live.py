@@ -48,6 +48,7 @@ from support import (
     body_of,
     invoke,
     post,
+    sdp_offer,
 )
 
 from ekmint_dev.lambda_context import LocalLambdaContext
@@ -132,6 +133,8 @@ def observe(
         cold_start.reset_cold_start_flag()
         handler = make_handler()
         run("minted", handler, post({"session": {"audio": {"output": {"voice": "coral"}}}}))
+        call = post(sdp_offer(), path="/api/realtime/calls", content_type="application/sdp")
+        run("call_relayed", handler, call)
         run("invalid_session_config", handler, post({"session": {"model": "gpt-5-unlisted"}}))
         run("origin_not_allowed", handler, post({}, origin="https://evil.example"))
         emu.set_faults([{"kind": "status", "status": 502, "sticky": True}])
@@ -182,6 +185,7 @@ def observed(
 
 EXPECTED = {
     "minted": (200, None),
+    "call_relayed": (201, None),
     "invalid_session_config": (400, "invalid_session_config"),
     "origin_not_allowed": (403, "origin_not_allowed"),
     "openai_api_unavailable": (503, "openai_api_unavailable"),
@@ -195,9 +199,16 @@ EXPECTED = {
 }
 
 
+def _error_code(result: dict[str, Any]) -> str | None:
+    if result["statusCode"] == 201:  # the relayed call's SDP answer
+        return None
+    code: str | None = body_of(result).get("error", {}).get("code")
+    return code
+
+
 def test_the_scenarios_end_as_intended(observed: Observed) -> None:
     outcomes = {
-        name: (result["statusCode"], body_of(result).get("error", {}).get("code"))
+        name: (result["statusCode"], _error_code(result))
         for name, result in observed.results.items()
     }
     assert outcomes == EXPECTED
@@ -222,6 +233,7 @@ def test_alarms_and_dashboard_read_metrics_the_handler_emits(observed: Observed)
     emitted = emitted_metrics(observed.emf_lines)
     # Powertools puts the service dimension on every metric, and ColdStart adds function_name.
     assert ("ekmint", "KeysMinted", frozenset({("service", "ekmint")})) in emitted
+    assert ("ekmint", "CallsRelayed", frozenset({("service", "ekmint")})) in emitted
     template = load_template()
     body, _ = dashboard_body(template, "Dashboard")
     wanted = list(alarm_metrics(template).values()) + widget_metrics(body)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -17,8 +18,9 @@ from ekmint_dev import static_site
 from ekmint_dev.audit_query import AuditFilter, parse_time, read_records, ts_key
 from ekmint_dev.events import claim_string, http_api_event
 from ekmint_dev.function_config import function_definition, load_env_file, pick_settable
-from ekmint_dev.gateway import CorsConfig, integration_answer
+from ekmint_dev.gateway import CorsConfig, Gateway, GatewayConfig, integration_answer
 from ekmint_dev.jwt_local import Denied, JwtAuthorizer, SigningKey, issue_token, load_or_create_key
+from ekmint_dev.workers import Invocation
 
 ISSUER = "http://127.0.0.1:3000/local-issuer"
 
@@ -205,6 +207,36 @@ def test_function_definition_comes_from_the_template() -> None:
     assert definition.timeout_s == 25
     assert definition.defaults["POWERTOOLS_SERVICE_NAME"] == "ekmint"
     assert "QUOTA_PER_MINUTE" not in definition.defaults  # "" in the template: mode default
+    assert definition.routes == ("POST /api/client-secret", "POST /api/realtime/calls")
+
+
+def test_the_gateway_routes_the_templates_routes_and_nothing_else() -> None:
+    events: list[Mapping[str, Any]] = []
+
+    def invoke(event: Mapping[str, Any], request_id: str, wait_s: float) -> Invocation:
+        events.append(event)
+        return Invocation({"statusCode": 201, "body": "v=0"}, 1, False, None, 1.0)
+
+    routes = function_definition().routes
+    config = GatewayConfig(cors=CorsConfig(allow_origins=()), routes=routes)
+    gateway = Gateway(0, config, invoke, log=lambda line: None)
+    try:
+        offer = b"v=0\r\n"
+        host = ("host", f"127.0.0.1:{gateway.port}")
+        sdp = [host, ("content-type", "application/sdp")]
+        answer = gateway.handle("POST", "/api/realtime/calls?voice=cedar", sdp, offer, "127.0.0.1")
+        assert answer.status == 201
+        (event,) = events
+        assert event["routeKey"] == "POST /api/realtime/calls"
+        assert event["rawPath"] == "/api/realtime/calls"
+        assert event["queryStringParameters"] == {"voice": "cedar"}
+        # Not a text type for API Gateway: the body arrives base64-encoded, as in AWS.
+        assert event["isBase64Encoded"] is True
+        assert gateway.handle("GET", "/api/realtime/calls", [host], b"", "127.0.0.1").status == 404
+        assert gateway.handle("POST", "/api/other", [host], b"", "127.0.0.1").status == 404
+        assert len(events) == 1
+    finally:
+        gateway.stop()
 
 
 # -- audit reads -----------------------------------------------------------------------------

@@ -27,6 +27,9 @@ DESIGN_TABLE = {
     "openai_api_unavailable": 503,
     "audit_unavailable": 503,
     "internal_error": 500,
+    # Not yet in design.md's table: issue 16's relay refuses a body that is no SDP offer with
+    # its own code (README, "The contract"); design.md should gain this row.
+    "invalid_offer": 400,
 }
 
 

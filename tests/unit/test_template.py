@@ -242,15 +242,15 @@ def test_a_sam_generated_role_would_fail_the_check(template: Template) -> None:
     assert any("AWSLambdaBasicExecutionRole" in p for p in problems), problems
 
 
-def test_only_this_apis_route_may_invoke_the_function(transformed: Template) -> None:
+def test_only_this_apis_routes_may_invoke_the_function(transformed: Template) -> None:
     permissions = [
         r["Properties"]
         for r in transformed["Resources"].values()
         if r["Type"] == "AWS::Lambda::Permission"
     ]
-    assert len(permissions) == 1
-    assert permissions[0]["Principal"] == "apigateway.amazonaws.com"
-    assert permissions[0]["SourceArn"]["Fn::Sub"].endswith(":${HttpApi}/*/POST/api/client-secret")
+    assert {p["Principal"] for p in permissions} == {"apigateway.amazonaws.com"}
+    arns = sorted(p["SourceArn"]["Fn::Sub"].split(":${HttpApi}")[1] for p in permissions)
+    assert arns == ["/*/POST/api/client-secret", "/*/POST/api/realtime/calls"]
 
 
 # ---------------------------------------------------------------- auth modes
@@ -260,9 +260,10 @@ def test_anonymous_mode_has_no_authorizer(transformed: Template) -> None:
     stack = deployed(transformed, "anonymous, stack-made secret")
     kinds = {r["Type"] for r in stack["Resources"].values()}
     assert "AWS::ApiGatewayV2::Authorizer" not in kinds
-    route = stack["Resources"]["MintRoute"]["Properties"]
-    assert route["AuthorizationType"] == "NONE"
-    assert "AuthorizerId" not in route
+    for name in ("MintRoute", "CallsRoute"):
+        route = stack["Resources"][name]["Properties"]
+        assert route["AuthorizationType"] == "NONE"
+        assert "AuthorizerId" not in route
 
 
 def test_jwt_mode_puts_a_jwt_authorizer_on_the_route(transformed: Template) -> None:
@@ -275,9 +276,10 @@ def test_jwt_mode_puts_a_jwt_authorizer_on_the_route(transformed: Template) -> N
         "Audience": {"Fn::Split": [",", {"Ref": "JwtAudience"}]},
     }
     stack = deployed(transformed, "jwt, existing secret, reserved concurrency")
-    route = stack["Resources"]["MintRoute"]["Properties"]
-    assert route["AuthorizationType"] == "JWT"
-    assert route["AuthorizerId"] == {"Ref": "JwtAuthorizer"}
+    for name in ("MintRoute", "CallsRoute"):
+        route = stack["Resources"][name]["Properties"]
+        assert route["AuthorizationType"] == "JWT"
+        assert route["AuthorizerId"] == {"Ref": "JwtAuthorizer"}
 
 
 def test_jwt_mode_without_issuer_or_audience_is_refused_by_a_rule(template: Template) -> None:
@@ -295,7 +297,7 @@ def test_preflight_is_left_to_api_gateway_cors(transformed: Template) -> None:
         if r["Type"] == "AWS::ApiGatewayV2::Route"
     ]
     # No OPTIONS, ANY or $default route: API Gateway answers preflight from CorsConfiguration.
-    assert routes == ["POST /api/client-secret"]
+    assert sorted(routes) == ["POST /api/client-secret", "POST /api/realtime/calls"]
     cors = transformed["Resources"]["HttpApi"]["Properties"]["CorsConfiguration"]
     assert cors["AllowOrigins"] == {"Fn::Split": [",", {"Ref": "AllowedOrigins"}]}
     assert cors["AllowCredentials"] is False

@@ -7,7 +7,7 @@
  */
 
 /**
- * @typedef {'invalid_session_config' | 'unauthorized' | 'origin_not_allowed'
+ * @typedef {'invalid_session_config' | 'invalid_offer' | 'unauthorized' | 'origin_not_allowed'
  *   | 'payload_too_large' | 'unsupported_media_type' | 'rate_limited'
  *   | 'token_generation_failed' | 'openai_api_unavailable' | 'audit_unavailable'
  *   | 'internal_error' | 'not_found'
@@ -27,6 +27,10 @@ export const ERROR_TEXT = {
   invalid_session_config: {
     message: 'The key service refused the session settings this page asked for.',
     action: "Fix the page's session settings; see the service's session policy.",
+  },
+  invalid_offer: {
+    message: 'The voice connection offer was refused.',
+    action: 'Reload the page and try again; if it keeps failing, tell the site operator.',
   },
   unauthorized: {
     message: 'You are not signed in, or your sign-in has expired.',
@@ -105,7 +109,7 @@ export const RETRYABLE_STATUS = new Set([429, 503]);
  * Status -> code, for answers without the service's envelope.
  * @type {Record<number, ErrorCode>}
  */
-const CODE_BY_STATUS = {
+export const CODE_BY_STATUS = {
   400: 'invalid_session_config',
   401: 'unauthorized',
   403: 'origin_not_allowed',

@@ -28,6 +28,7 @@ import { connectVoice } from './voice.js';
 export function createEkmintClient(options) {
   const { voice: voiceDefaults = {}, ...keyOptions } = options;
   const keySource = createKeySource(keyOptions);
+  const relayDefaults = relayOptions(keyOptions);
   return {
     /** A key that is still good, from the cache or a new request (retried on 429/503). */
     getClientSecret: keySource.getClientSecret,
@@ -40,7 +41,24 @@ export function createEkmintClient(options) {
      * @param {Omit<import('./voice.js').VoiceOptions, 'keySource'>} [voiceOptions]
      */
     connectVoice: (voiceOptions = {}) =>
-      connectVoice({ ...voiceDefaults, ...voiceOptions, keySource }),
+      connectVoice({ ...relayDefaults, ...voiceDefaults, ...voiceOptions, keySource }),
+  };
+}
+
+/**
+ * For `via: 'relay'`: ekmint's calls route beside its key route, the same sign-in token, and
+ * the model and voice the key request would ask for.
+ * @param {import('./client-secret.js').KeySourceOptions} keyOptions
+ */
+function relayOptions({ url, getAuthToken, request }) {
+  const session = /** @type {any} */ (request)?.session ?? {};
+  const model = typeof session.model === 'string' ? session.model : undefined;
+  const voice = session.audio?.output?.voice;
+  const relayUrl = /\/api\/client-secret\/?$/.test(url) ? url.replace(/\/api\/client-secret\/?$/, '/api/realtime/calls') : undefined;
+  return {
+    ...(relayUrl ? { relayUrl } : {}),
+    ...(getAuthToken ? { getAuthToken } : {}),
+    relaySession: { ...(model ? { model } : {}), ...(typeof voice === 'string' ? { voice } : {}) },
   };
 }
 
@@ -53,6 +71,6 @@ export function createEkmintClient(options) {
 /** @typedef {import('./errors.js').ErrorCode} ErrorCode */
 
 export { createKeySource, clockSkewMs } from './client-secret.js';
-export { connectVoice, VoiceConnection, VoiceEvent } from './voice.js';
+export { connectVoice, VoiceConnection, VoiceEvent, RELAY_NO_TOKEN } from './voice.js';
 export { EkmintError, ERROR_TEXT } from './errors.js';
 export { RECONNECT_DELAYS_MS } from './timing.js';

@@ -35,14 +35,21 @@ const DEFAULTED = [
  * real SDK, so an upgrade that renames it fails there rather than in a page.
  * @param {object} transport an SDK transport (OpenAIRealtimeWebRTC / OpenAIRealtimeWebSocket)
  * @param {Json} [pageConfig] the session config the page gave (`sessionOptions.config`)
+ * @param {{ fixedModel?: boolean }} [options] fixedModel: the call's model was fixed when it
+ *   was created (a relayed call: ekmint's policy chose it), so `model` is never sent; the SDK
+ *   would otherwise send its own default
  * @returns {boolean} whether the SDK offered the hook
  */
-export function sendOnlyExplicitSettings(transport, pageConfig = {}) {
+export function sendOnlyExplicitSettings(transport, pageConfig = {}, { fixedModel = false } = {}) {
   const target = /** @type {{ _getMergedSessionConfig?: (config: Json) => Json }} */ (transport);
   const merge = target._getMergedSessionConfig;
   if (typeof merge !== 'function') return false;
   const defaults = merge.call(transport, {});
-  target._getMergedSessionConfig = (config) => onlyExplicit(merge.call(transport, config), defaults, pageConfig);
+  target._getMergedSessionConfig = (config) => {
+    const trimmed = onlyExplicit(merge.call(transport, config), defaults, pageConfig);
+    if (fixedModel) delete trimmed.model;
+    return trimmed;
+  };
   return true;
 }
 

@@ -2,10 +2,12 @@
 /**
  * A voice session that keeps itself alive: it gets a key, connects with the OpenAI Agents SDK,
  * and after a drop, a refused call or an expired key it gets a new key and reconnects on a
- * 1 s, 2 s, 4 s schedule before giving up. Everything reaches the page as DOM events and
+ * 1 s, 2 s, 4 s schedule before giving up. With `via: 'relay'` it holds no key at all: the SDK
+ * posts its WebRTC offer to ekmint's `POST /api/realtime/calls`, which relays it upstream with
+ * the server's session, and each (re)connect is one relayed call. Everything reaches the page as DOM events and
  * `EkmintError`s; the page's own session settings, agent and tools go to the SDK as given.
  */
-import { EkmintError, browserError } from './errors.js';
+import { CODE_BY_STATUS, EkmintError, browserError } from './errors.js';
 import { sendOnlyExplicitSettings } from './session-settings.js';
 import { RECONNECT_DELAYS_MS, sleep as realSleep, withDefaults, withTimeout } from './timing.js';
 
@@ -19,6 +21,11 @@ export const DEFAULT_MAX_RECONNECT_KEYS_PER_MINUTE = 6;
 /** A reconnect waits out a 429/503's Retry-After up to this long; beyond it the session ends. */
 export const DEFAULT_MAX_RATE_LIMIT_WAIT_MS = 60_000;
 const MINUTE_MS = 60_000;
+/**
+ * The SDK sends `Authorization: Bearer <apiKey>` with the offer and wants some value. Relayed
+ * without a sign-in token (AUTH_MODE=none), this stands in; ekmint ignores it.
+ */
+export const RELAY_NO_TOKEN = 'none';
 
 /** Failures that a new key and another try can fix; anything else ends the session. */
 const RECOVERABLE = new Set(['ephemeral_key_expired', 'webrtc_connection_failed', 'websocket_connection_failed']);
@@ -27,6 +34,11 @@ const BUSY = new Set(['rate_limited', 'openai_api_unavailable']);
 
 /** @typedef {'idle' | 'connecting' | 'connected' | 'disconnected' | 'failed'} VoiceState */
 /** @typedef {'webrtc' | 'websocket'} TransportKind */
+/**
+ * How a session connects: `mint` gets an `ek_` key from ekmint and posts the offer to the
+ * Realtime API with it; `relay` posts the offer to ekmint, which relays it (no key in the page).
+ * @typedef {'mint' | 'relay'} ConnectVia
+ */
 /** @typedef {import('@openai/agents-realtime').RealtimeSession} RealtimeSession */
 /** @typedef {import('@openai/agents-realtime').RealtimeAgent} RealtimeAgent */
 /** @typedef {import('@openai/agents-realtime').RealtimeSessionOptions} RealtimeSessionOptions */
@@ -39,7 +51,18 @@ const BUSY = new Set(['rate_limited', 'openai_api_unavailable']);
 
 /**
  * @typedef {object} VoiceOptions
- * @property {import('./client-secret.js').KeySource} keySource where keys come from
+ * @property {import('./client-secret.js').KeySource} keySource where keys come from (unused
+ *   with `via: 'relay'`)
+ * @property {ConnectVia} [via] `mint` (default) or `relay`: connect through ekmint's
+ *   `POST /api/realtime/calls` instead of with a key (WebRTC only)
+ * @property {string} [relayUrl] ekmint's calls route, e.g.
+ *   'https://api.example.com/api/realtime/calls'; relative URLs resolve against the page.
+ *   createEkmintClient derives it from the key service's URL
+ * @property {{ model?: string, voice?: string }} [relaySession] the `model` and `voice` asked
+ *   of ekmint's policy for a relayed call (its query parameters); createEkmintClient takes them
+ *   from the key request's session
+ * @property {import('./client-secret.js').TokenCallback} [getAuthToken] relayed calls: the
+ *   sign-in bearer ekmint's authorizer checks (AUTH_MODE=jwt), asked for on every connect
  * @property {string} [realtimeUrl] the WebRTC calls endpoint; OpenAI's unless set (the local
  *   stack's emulator answers at http://127.0.0.1:<port>/v1/realtime/calls). A `webrtc_url` in
  *   the key service's answer takes precedence.
@@ -118,6 +141,11 @@ const BUSY = new Set(['rate_limited', 'openai_api_unavailable']);
  */
 
 /**
+ * Where and how one (re)connect goes: the SDK's apiKey, the minted model, the calls URL.
+ * @typedef {{ apiKey: string, model: string | undefined, url: string | undefined }} ConnectTarget
+ */
+
+/**
  * Start a voice session now; listen for its events (VoiceEventMap) on the returned object.
  * @param {VoiceOptions} options
  */
@@ -126,7 +154,7 @@ export function connectVoice(options) {
 }
 
 export class VoiceConnection extends EventTarget {
-  /** @type {Required<Omit<VoiceOptions, 'realtimeUrl' | 'websocketUrl' | 'instructions' | 'audioElement' | 'agent' | 'webrtc'>> & VoiceOptions} */
+  /** @type {Required<Omit<VoiceOptions, 'realtimeUrl' | 'websocketUrl' | 'instructions' | 'audioElement' | 'agent' | 'webrtc' | 'relayUrl' | 'relaySession' | 'getAuthToken'>> & VoiceOptions} */
   #options;
   /** @type {VoiceState} */
   #state = 'idle';
@@ -163,6 +191,7 @@ export class VoiceConnection extends EventTarget {
         maxReconnectKeysPerMinute: DEFAULT_MAX_RECONNECT_KEYS_PER_MINUTE,
         maxRateLimitWaitMs: DEFAULT_MAX_RATE_LIMIT_WAIT_MS,
         connectTimeoutMs: DEFAULT_CONNECT_TIMEOUT_MS,
+        via: 'mint',
         // A runtime import: pages that only need keys never load the SDK (about 1.4 MB).
         loadSdk: () => import('@openai/agents-realtime'),
         getUserMedia: defaultGetUserMedia,
@@ -171,8 +200,16 @@ export class VoiceConnection extends EventTarget {
       },
       options,
     );
+    /** How this session connects. @type {ConnectVia} */
+    this.via = this.#options.via === 'relay' ? 'relay' : 'mint';
+    if (this.via === 'relay') {
+      if (!this.#options.relayUrl) throw new TypeError("connectVoice: `relayUrl` is required with via: 'relay'");
+      // The relayed route takes an SDP offer: WebRTC or nothing.
+      if (this.#options.webrtc === false) throw new TypeError("connectVoice: via: 'relay' needs WebRTC");
+    }
     const hasWebRtc = typeof globalThis.RTCPeerConnection === 'function';
-    const webrtc = this.#options.webrtc ?? (hasWebRtc || !this.#options.websocketFallback);
+    const webrtc =
+      this.via === 'relay' || (this.#options.webrtc ?? (hasWebRtc || !this.#options.websocketFallback));
     /** Which SDK transport carries the session. @type {TransportKind} */
     this.transport = webrtc ? 'webrtc' : 'websocket';
     this.#unsupported = webrtc && this.#options.webrtc === undefined && !hasWebRtc;
@@ -360,12 +397,11 @@ export class VoiceConnection extends EventTarget {
   #recoverable(problem, connectedOnce) {
     if (RECOVERABLE.has(problem.code)) return true;
     // A busy key service during a reconnect: wait as long as it asks, within a bound.
-    return (
-      connectedOnce &&
-      BUSY.has(problem.code) &&
-      problem.retryAfterS != null &&
-      problem.retryAfterS * 1000 <= this.#options.maxRateLimitWaitMs
-    );
+    if (!connectedOnce || !BUSY.has(problem.code)) return false;
+    // A relayed call's refusal reaches us through the SDK, without its Retry-After: the
+    // reconnect schedule paces it instead.
+    if (problem.retryAfterS == null) return this.via === 'relay';
+    return problem.retryAfterS * 1000 <= this.#options.maxRateLimitWaitMs;
   }
 
   /**
@@ -374,13 +410,9 @@ export class VoiceConnection extends EventTarget {
    */
   async #connectOnce(sdk, newKey) {
     this.#setState('connecting');
-    const key = await this.#options.keySource.getClientSecret({
-      forceRefresh: newKey,
-      signal: this.#abort.signal,
-    });
+    const target = this.via === 'relay' ? await this.#relayTarget() : await this.#mintedTarget(newKey);
     if (this.#closed) return;
-    this.#emit('key', { expiresAt: key.expiresAt, session: key.session });
-    const session = await this.#createSession(sdk, key.session.model);
+    const session = await this.#createSession(sdk, target.model);
     if (this.#closed) return;
     this.#session = session;
     session.on('transport_event', (/** @type {any} */ event) => this.#onServerEvent(event));
@@ -394,14 +426,14 @@ export class VoiceConnection extends EventTarget {
       previousHistory: this.#lastHistory,
     });
     try {
-      const url = this.transport === 'webrtc' ? key.webrtcUrl ?? this.#options.realtimeUrl : this.#options.websocketUrl;
+      const { apiKey, url } = target;
       await withTimeout(
-        session.connect({ apiKey: key.value, ...(url ? { url } : {}) }),
+        session.connect({ apiKey, ...(url ? { url } : {}) }),
         this.#options.connectTimeoutMs,
         () => browserError(this.#connectionCode(), undefined, 'The voice connection timed out.'),
       );
     } catch (error) {
-      throw connectError(error, this.#connectionCode());
+      throw this.via === 'relay' ? relayError(error) : connectError(error, this.#connectionCode());
     }
     if (this.#closed || this.#session !== session) return;
     // The microphone outlives sessions; its mute must match what the new session believes.
@@ -409,6 +441,42 @@ export class VoiceConnection extends EventTarget {
     this.#watchForDrop(session);
     this.#connectedAt = this.#options.now();
     this.#setState('connected');
+  }
+
+  /**
+   * A key from the key service (a new one for every retry: the old one may be why it failed).
+   * @param {boolean} newKey
+   * @returns {Promise<ConnectTarget>}
+   */
+  async #mintedTarget(newKey) {
+    const key = await this.#options.keySource.getClientSecret({
+      forceRefresh: newKey,
+      signal: this.#abort.signal,
+    });
+    if (!this.#closed) this.#emit('key', { expiresAt: key.expiresAt, session: key.session });
+    const url = this.transport === 'webrtc' ? key.webrtcUrl ?? this.#options.realtimeUrl : this.#options.websocketUrl;
+    return { apiKey: key.value, model: key.session.model, url };
+  }
+
+  /**
+   * ekmint's calls route, with the page's sign-in token (if any) as the bearer the SDK sends.
+   * @returns {Promise<ConnectTarget>}
+   */
+  async #relayTarget() {
+    const { relayUrl = '', relaySession = {}, getAuthToken } = this.#options;
+    let token;
+    try {
+      token = getAuthToken ? await getAuthToken() : null;
+    } catch (error) {
+      throw new EkmintError({ code: 'unauthorized', message: 'Could not get your sign-in token for the voice service.', cause: error });
+    }
+    // The SDK needs an absolute URL; a page may name the route relative to itself.
+    const url = new URL(relayUrl, globalThis.location?.href);
+    for (const name of /** @type {const} */ (['model', 'voice'])) {
+      const value = relaySession[name];
+      if (value) url.searchParams.set(name, value);
+    }
+    return { apiKey: token || RELAY_NO_TOKEN, model: relaySession.model, url: url.href };
   }
 
   #connectionCode() {
@@ -429,9 +497,13 @@ export class VoiceConnection extends EventTarget {
             ...(this.#microphone ? { mediaStream: this.#microphone } : {}),
             ...(audioElement ? { audioElement } : {}),
             ...(realtimeUrl ? { baseUrl: realtimeUrl } : {}),
+            // Relayed, the SDK's "API key" is the page's own sign-in token for ekmint (or
+            // RELAY_NO_TOKEN), never an OpenAI key; the SDK refuses non-ek_ values in a
+            // browser unless told this.
+            ...(this.via === 'relay' ? { useInsecureApiKey: true } : {}),
           })
         : new sdk.OpenAIRealtimeWebSocket(websocketUrl ? { url: websocketUrl } : {});
-    sendOnlyExplicitSettings(transport, sessionOptions.config);
+    sendOnlyExplicitSettings(transport, sessionOptions.config, { fixedModel: this.via === 'relay' });
     const agent = await this.#agent(sdk);
     return new sdk.RealtimeSession(agent, {
       ...sessionOptions,
@@ -653,6 +725,26 @@ export function connectError(error, code = 'webrtc_connection_failed') {
   const text = error instanceof Error ? error.message : String(error);
   if (/\bstatus 401\b/.test(text)) return browserError('ephemeral_key_expired', error);
   return browserError(code, error);
+}
+
+/**
+ * A refused relayed call -> the service's code. The SDK reports it as "Realtime call request
+ * failed with status <n>: <the envelope's message>", without the answer's headers, so the
+ * code comes from the status (and the message, where one status has two codes).
+ * @param {unknown} error
+ */
+export function relayError(error) {
+  if (error instanceof EkmintError) return error;
+  const text = error instanceof Error ? error.message : String(error);
+  const match = /Realtime call request failed with status (\d{3})(?::\s*([\s\S]*))?$/.exec(text);
+  if (!match) return browserError('webrtc_connection_failed', error);
+  const status = Number(match[1]);
+  const message = match[2]?.trim() || undefined;
+  /** @type {import('./errors.js').ErrorCode} */
+  let code = CODE_BY_STATUS[status] ?? (status === 502 ? 'token_generation_failed' : 'internal_error');
+  if (status === 400 && /SDP offer/i.test(message ?? '')) code = 'invalid_offer';
+  if (status === 503 && /could not be recorded/i.test(message ?? '')) code = 'audit_unavailable';
+  return new EkmintError({ code, message, status, cause: error });
 }
 
 /** @param {unknown} error */

@@ -4,7 +4,9 @@ import { describe, it } from 'node:test';
 
 import { createKeySource } from '../src/client-secret.js';
 import { EkmintError } from '../src/errors.js';
-import { connectVoice } from '../src/voice.js';
+import { createEkmintClient } from '../src/index.js';
+import { sendOnlyExplicitSettings } from '../src/session-settings.js';
+import { RELAY_NO_TOKEN, connectVoice, relayError } from '../src/voice.js';
 import { fakeClock, fakeMicrophone, fakeSdk, minted, nextEvent, record, scriptedFetch } from './fakes.js';
 
 const refused = (/** @type {number} */ status) => ({
@@ -278,5 +280,124 @@ describe('WebSocket (opt-in)', () => {
     await nextEvent(voice, 'statechange', (d) => d.state === 'connected');
     assert.deepEqual(clock.sleeps, [1000]);
     assert.equal(fake.transports[1].kind, 'websocket');
+  });
+});
+
+describe('relayed (via: relay)', () => {
+  const relay = (/** @type {Partial<import('../src/voice.js').VoiceOptions>} */ extra = {}) => ({
+    voice: /** @type {Partial<import('../src/voice.js').VoiceOptions>} */ ({
+      via: 'relay',
+      relayUrl: 'https://api.example.test/api/realtime/calls',
+      ...extra,
+    }),
+  });
+
+  it('posts the offer to ekmint with no key: no key request, no key event', async () => {
+    const { voice, fake, fetch, events } = start(relay({ relaySession: { voice: 'coral' } }));
+    await voice.ready;
+    assert.equal(fetch.calls.length, 0);
+    assert.equal(events.filter(([type]) => type === 'key').length, 0);
+    const [session] = fake.sessions;
+    assert.equal(session.connectOptions.url, 'https://api.example.test/api/realtime/calls?voice=coral');
+    assert.equal(session.connectOptions.apiKey, RELAY_NO_TOKEN);
+    // The SDK would refuse a non-ek_ value in a browser without this.
+    assert.equal(fake.transports[0].options.useInsecureApiKey, true);
+    assert.equal(voice.via, 'relay');
+    assert.equal(voice.transport, 'webrtc');
+  });
+
+  it("sends the page's sign-in token, asked for on every connect", async () => {
+    let n = 0;
+    const { voice, fake } = start(relay({ getAuthToken: () => `token-${++n}` }));
+    await voice.ready;
+    fake.transports[0].hangUp();
+    await nextEvent(voice, 'statechange', (d) => d.state === 'connected');
+    assert.deepEqual(fake.sessions.map((s) => s.connectOptions.apiKey), ['token-1', 'token-2']);
+  });
+
+  it('reconnects a dropped call with a new relayed call, on the same schedule', async () => {
+    const { voice, fake, states, clock } = start(relay());
+    await voice.ready;
+    fake.transports[0].hangUp();
+    await nextEvent(voice, 'statechange', (d) => d.state === 'connected');
+    assert.deepEqual(states(), ['connecting', 'connected', 'disconnected', 'connecting', 'connected']);
+    assert.deepEqual(clock.sleeps, [1000]);
+    assert.equal(fake.sessions.length, 2);
+  });
+
+  it('maps ekmint refusals to their codes and keeps the message', async () => {
+    const cases = [
+      [403, "origin 'x' is not allowed to mint keys", 'origin_not_allowed'],
+      [401, 'this service requires a signed-in caller', 'unauthorized'],
+      [400, "session.audio.output.voice: 'robot' is not allowed", 'invalid_session_config'],
+      [400, "the body is not an SDP offer (it must start with 'v=0')", 'invalid_offer'],
+      [502, 'OpenAI refused the request (HTTP 400).', 'token_generation_failed'],
+      [503, 'The call could not be recorded, so it was withheld.', 'audit_unavailable'],
+    ];
+    for (const [status, message, code] of cases) {
+      const error = relayError(new Error(`Realtime call request failed with status ${status}: ${message}`));
+      assert.deepEqual([error.code, error.message, error.status], [code, message, status]);
+    }
+    assert.equal(relayError(new Error('ICE failed')).code, 'webrtc_connection_failed');
+  });
+
+  it('gives up at once on a refusal no reconnect can fix', async () => {
+    const { voice, fake } = start({
+      ...relay(),
+      outcomes: [{ fail: new Error("Realtime call request failed with status 403: origin 'x' is not allowed") }],
+    });
+    await assert.rejects(voice.ready, (error) => error instanceof EkmintError && error.code === 'origin_not_allowed');
+    assert.equal(fake.sessions.length, 1);
+  });
+
+  it('waits out a busy service during a reconnect on the schedule (the SDK hides Retry-After)', async () => {
+    const busy = { fail: new Error('Realtime call request failed with status 429: Too many calls') };
+    const { voice, fake, clock } = start({ ...relay(), outcomes: ['ok', busy, 'ok'] });
+    await voice.ready;
+    fake.transports[0].hangUp();
+    await nextEvent(voice, 'statechange', (d) => d.state === 'connected');
+    assert.deepEqual(clock.sleeps, [1000, 2000]);
+  });
+
+  it('needs a relayUrl and WebRTC', () => {
+    assert.throws(() => connectVoice({ keySource: /** @type {any} */ ({}), via: 'relay' }), /relayUrl/);
+    assert.throws(
+      () => connectVoice({ keySource: /** @type {any} */ ({}), via: 'relay', relayUrl: '/x', webrtc: false }),
+      /WebRTC/,
+    );
+  });
+});
+
+describe('createEkmintClient relay defaults', () => {
+  it('derives the calls route, token and session from the key options', async () => {
+    const fake = fakeSdk();
+    const ekmint = createEkmintClient({
+      url: 'https://api.example.test/api/client-secret',
+      getAuthToken: () => 'jwt-1',
+      request: { session: { model: 'gpt-realtime', audio: { output: { voice: 'cedar' } } } },
+    });
+    const voice = ekmint.connectVoice({
+      via: 'relay',
+      loadSdk: async () => fake.sdk,
+      getUserMedia: async () => fakeMicrophone().stream,
+      webrtc: true,
+    });
+    await voice.ready;
+    const { url, apiKey } = fake.sessions[0].connectOptions;
+    assert.equal(url, 'https://api.example.test/api/realtime/calls?model=gpt-realtime&voice=cedar');
+    assert.equal(apiKey, 'jwt-1');
+    voice.close();
+  });
+});
+
+describe('session.update of a relayed call', () => {
+  it('never names a model: the call’s was fixed by ekmint when it was created', () => {
+    const build = (/** @type {any} */ c) => ({ type: 'realtime', model: c.model ?? 'gpt-realtime-2.1', instructions: '' });
+    const transport = { _getMergedSessionConfig: build };
+    assert.equal(sendOnlyExplicitSettings(transport, {}, { fixedModel: true }), true);
+    assert.equal('model' in transport._getMergedSessionConfig({}), false);
+    const minted = { _getMergedSessionConfig: build };
+    sendOnlyExplicitSettings(minted, {});
+    assert.equal(minted._getMergedSessionConfig({ model: 'gpt-realtime' }).model, 'gpt-realtime');
   });
 });

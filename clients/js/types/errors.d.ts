@@ -4,13 +4,13 @@
  * message a person understands and the action to take, so a page can show `message` and `action`
  * as they are.
  */
-export type ErrorCode = 'invalid_session_config' | 'unauthorized' | 'origin_not_allowed' | 'payload_too_large' | 'unsupported_media_type' | 'rate_limited' | 'token_generation_failed' | 'openai_api_unavailable' | 'audit_unavailable' | 'internal_error' | 'not_found' | 'ephemeral_key_expired' | 'webrtc_connection_failed' | 'microphone_access_denied' | 'webrtc_unsupported' | 'websocket_connection_failed' | 'realtime_error' | 'voice_closed';
+export type ErrorCode = 'invalid_session_config' | 'invalid_offer' | 'unauthorized' | 'origin_not_allowed' | 'payload_too_large' | 'unsupported_media_type' | 'rate_limited' | 'token_generation_failed' | 'openai_api_unavailable' | 'audit_unavailable' | 'internal_error' | 'not_found' | 'ephemeral_key_expired' | 'webrtc_connection_failed' | 'microphone_access_denied' | 'webrtc_unsupported' | 'websocket_connection_failed' | 'realtime_error' | 'voice_closed';
 export type ErrorText = {
     message: string;
     action: string;
 };
 /**
- * @typedef {'invalid_session_config' | 'unauthorized' | 'origin_not_allowed'
+ * @typedef {'invalid_session_config' | 'invalid_offer' | 'unauthorized' | 'origin_not_allowed'
  *   | 'payload_too_large' | 'unsupported_media_type' | 'rate_limited'
  *   | 'token_generation_failed' | 'openai_api_unavailable' | 'audit_unavailable'
  *   | 'internal_error' | 'not_found'
@@ -27,6 +27,11 @@ export type ErrorText = {
 export declare const ERROR_TEXT: Record<ErrorCode, ErrorText>;
 /** Codes whose failures are worth retrying after a pause: the service says so with Retry-After. */
 export declare const RETRYABLE_STATUS: Set<number>;
+/**
+ * Status -> code, for answers without the service's envelope.
+ * @type {Record<number, ErrorCode>}
+ */
+export declare const CODE_BY_STATUS: Record<number, ErrorCode>;
 export type EkmintErrorInit = {
     code: ErrorCode;
     message?: string;

@@ -41,6 +41,6 @@ export type ErrorCode = import('./errors.js').ErrorCode;
 /** @typedef {import('./voice.js').VoiceState} VoiceState */
 /** @typedef {import('./errors.js').ErrorCode} ErrorCode */
 export { createKeySource, clockSkewMs } from './client-secret.js';
-export { connectVoice, VoiceConnection, VoiceEvent } from './voice.js';
+export { connectVoice, VoiceConnection, VoiceEvent, RELAY_NO_TOKEN } from './voice.js';
 export { EkmintError, ERROR_TEXT } from './errors.js';
 export { RECONNECT_DELAYS_MS } from './timing.js';

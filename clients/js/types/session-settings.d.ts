@@ -15,9 +15,14 @@ export type Json = Record<string, any>;
  * real SDK, so an upgrade that renames it fails there rather than in a page.
  * @param {object} transport an SDK transport (OpenAIRealtimeWebRTC / OpenAIRealtimeWebSocket)
  * @param {Json} [pageConfig] the session config the page gave (`sessionOptions.config`)
+ * @param {{ fixedModel?: boolean }} [options] fixedModel: the call's model was fixed when it
+ *   was created (a relayed call: ekmint's policy chose it), so `model` is never sent; the SDK
+ *   would otherwise send its own default
  * @returns {boolean} whether the SDK offered the hook
  */
-export declare function sendOnlyExplicitSettings(transport: object, pageConfig?: Json): boolean;
+export declare function sendOnlyExplicitSettings(transport: object, pageConfig?: Json, { fixedModel }?: {
+    fixedModel?: boolean;
+}): boolean;
 /**
  * `payload` (the wire `session` object) without the fields that hold the SDK's `defaults`
  * and that `pageConfig` does not set, and without empty instructions.

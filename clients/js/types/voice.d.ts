@@ -1,7 +1,9 @@
 /**
  * A voice session that keeps itself alive: it gets a key, connects with the OpenAI Agents SDK,
  * and after a drop, a refused call or an expired key it gets a new key and reconnects on a
- * 1 s, 2 s, 4 s schedule before giving up. Everything reaches the page as DOM events and
+ * 1 s, 2 s, 4 s schedule before giving up. With `via: 'relay'` it holds no key at all: the SDK
+ * posts its WebRTC offer to ekmint's `POST /api/realtime/calls`, which relays it upstream with
+ * the server's session, and each (re)connect is one relayed call. Everything reaches the page as DOM events and
  * `EkmintError`s; the page's own session settings, agent and tools go to the SDK as given.
  */
 import { EkmintError } from './errors.js';
@@ -14,8 +16,14 @@ export declare const DEFAULT_STABLE_AFTER_MS = 30000;
 export declare const DEFAULT_MAX_RECONNECT_KEYS_PER_MINUTE = 6;
 /** A reconnect waits out a 429/503's Retry-After up to this long; beyond it the session ends. */
 export declare const DEFAULT_MAX_RATE_LIMIT_WAIT_MS = 60000;
+/**
+ * The SDK sends `Authorization: Bearer <apiKey>` with the offer and wants some value. Relayed
+ * without a sign-in token (AUTH_MODE=none), this stands in; ekmint ignores it.
+ */
+export declare const RELAY_NO_TOKEN = "none";
 export type VoiceState = 'idle' | 'connecting' | 'connected' | 'disconnected' | 'failed';
 export type TransportKind = 'webrtc' | 'websocket';
+export type ConnectVia = 'mint' | 'relay';
 export type RealtimeSession = import('@openai/agents-realtime').RealtimeSession;
 export type RealtimeAgent = import('@openai/agents-realtime').RealtimeAgent;
 export type RealtimeSessionOptions = import('@openai/agents-realtime').RealtimeSessionOptions;
@@ -23,9 +31,35 @@ export type SdkPart = 'RealtimeAgent' | 'RealtimeSession' | 'OpenAIRealtimeWebRT
 export type AgentsSdk = Pick<typeof import('@openai/agents-realtime'), SdkPart>;
 export type VoiceOptions = {
     /**
-     * where keys come from
+     * where keys come from (unused
+     * with `via: 'relay'`)
      */
     keySource: import('./client-secret.js').KeySource;
+    /**
+     * `mint` (default) or `relay`: connect through ekmint's
+     * `POST /api/realtime/calls` instead of with a key (WebRTC only)
+     */
+    via?: ConnectVia;
+    /**
+     * ekmint's calls route, e.g.
+     * 'https://api.example.com/api/realtime/calls'; relative URLs resolve against the page.
+     * createEkmintClient derives it from the key service's URL
+     */
+    relayUrl?: string;
+    /**
+     * the `model` and `voice` asked
+     * of ekmint's policy for a relayed call (its query parameters); createEkmintClient takes them
+     * from the key request's session
+     */
+    relaySession?: {
+        model?: string;
+        voice?: string;
+    };
+    /**
+     * relayed calls: the
+     * sign-in bearer ekmint's authorizer checks (AUTH_MODE=jwt), asked for on every connect
+     */
+    getAuthToken?: import('./client-secret.js').TokenCallback;
     /**
      * the WebRTC calls endpoint; OpenAI's unless set (the local
      * stack's emulator answers at http://127.0.0.1:<port>/v1/realtime/calls). A `webrtc_url` in
@@ -150,8 +184,18 @@ export type VoiceEventMap = {
      */
     realtimeerror: VoiceEventOf<ErrorDetail>;
 };
+export type ConnectTarget = {
+    apiKey: string;
+    model: string | undefined;
+    url: string | undefined;
+};
 /** @typedef {'idle' | 'connecting' | 'connected' | 'disconnected' | 'failed'} VoiceState */
 /** @typedef {'webrtc' | 'websocket'} TransportKind */
+/**
+ * How a session connects: `mint` gets an `ek_` key from ekmint and posts the offer to the
+ * Realtime API with it; `relay` posts the offer to ekmint, which relays it (no key in the page).
+ * @typedef {'mint' | 'relay'} ConnectVia
+ */
 /** @typedef {import('@openai/agents-realtime').RealtimeSession} RealtimeSession */
 /** @typedef {import('@openai/agents-realtime').RealtimeAgent} RealtimeAgent */
 /** @typedef {import('@openai/agents-realtime').RealtimeSessionOptions} RealtimeSessionOptions */
@@ -162,7 +206,18 @@ export type VoiceEventMap = {
  */
 /**
  * @typedef {object} VoiceOptions
- * @property {import('./client-secret.js').KeySource} keySource where keys come from
+ * @property {import('./client-secret.js').KeySource} keySource where keys come from (unused
+ *   with `via: 'relay'`)
+ * @property {ConnectVia} [via] `mint` (default) or `relay`: connect through ekmint's
+ *   `POST /api/realtime/calls` instead of with a key (WebRTC only)
+ * @property {string} [relayUrl] ekmint's calls route, e.g.
+ *   'https://api.example.com/api/realtime/calls'; relative URLs resolve against the page.
+ *   createEkmintClient derives it from the key service's URL
+ * @property {{ model?: string, voice?: string }} [relaySession] the `model` and `voice` asked
+ *   of ekmint's policy for a relayed call (its query parameters); createEkmintClient takes them
+ *   from the key request's session
+ * @property {import('./client-secret.js').TokenCallback} [getAuthToken] relayed calls: the
+ *   sign-in bearer ekmint's authorizer checks (AUTH_MODE=jwt), asked for on every connect
  * @property {string} [realtimeUrl] the WebRTC calls endpoint; OpenAI's unless set (the local
  *   stack's emulator answers at http://127.0.0.1:<port>/v1/realtime/calls). A `webrtc_url` in
  *   the key service's answer takes precedence.
@@ -237,12 +292,18 @@ export type VoiceEventMap = {
  *   error (a refused session.update, a limit) and the session goes on
  */
 /**
+ * Where and how one (re)connect goes: the SDK's apiKey, the minted model, the calls URL.
+ * @typedef {{ apiKey: string, model: string | undefined, url: string | undefined }} ConnectTarget
+ */
+/**
  * Start a voice session now; listen for its events (VoiceEventMap) on the returned object.
  * @param {VoiceOptions} options
  */
 export declare function connectVoice(options: VoiceOptions): VoiceConnection;
 export declare class VoiceConnection extends EventTarget {
     #private;
+    /** How this session connects. @type {ConnectVia} */
+    via: ConnectVia;
     /** Which SDK transport carries the session. @type {TransportKind} */
     transport: TransportKind;
     /**
@@ -388,3 +449,10 @@ export declare function microphoneError(error: unknown): EkmintError;
  * @param {'webrtc_connection_failed' | 'websocket_connection_failed'} [code]
  */
 export declare function connectError(error: unknown, code?: 'webrtc_connection_failed' | 'websocket_connection_failed'): EkmintError;
+/**
+ * A refused relayed call -> the service's code. The SDK reports it as "Realtime call request
+ * failed with status <n>: <the envelope's message>", without the answer's headers, so the
+ * code comes from the status (and the message, where one status has two codes).
+ * @param {unknown} error
+ */
+export declare function relayError(error: unknown): EkmintError;

@@ -12,9 +12,10 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from .. import unified_calls
 from ..local_http import LocalHTTPServer, LocalRequestHandler, without_cors
 from . import client_secrets
 from .admin import ADMIN_PREFIX, admin_reply
@@ -22,6 +23,9 @@ from .dialect import Headers
 from .faults import HangFault, ResetFault, fault_reply
 from .replies import ApiError, Reply, error_reply, json_reply, new_request_id
 from .state import EmulatorState, LoggedRequest, parse_json_or_none
+
+if TYPE_CHECKING:
+    from ..realtime_peer import RealtimePeer
 
 logger = logging.getLogger(__name__)
 
@@ -87,8 +91,14 @@ class _Handler(LocalRequestHandler):
         raw = self._read_body(request_id)
         if raw is None:
             return
-        # Mounted routes first: the WebRTC peer's calls path and /_emulator/realtime/... .
-        for mount in self.server.mounts:
+        # Mounted routes first: the WebRTC peer's calls path and /_emulator/realtime/... . A
+        # backend's multipart call (unified_calls.py) is an API request, with the fault script.
+        state = self.server.state
+        calls = state.dialect.calls_path
+        unified = unified_calls.is_unified_call(
+            self.command, path, self.headers.get("content-type"), calls
+        )
+        for mount in () if unified else self.server.mounts:
             mounted = mount(self.command, self.path, self.headers, raw)
             if mounted is not None:
                 self._send(mounted, request_id)
@@ -144,7 +154,8 @@ class _Handler(LocalRequestHandler):
         state.log.record(entry)
         if not self._pause(state.next_delay_s()):
             return self._drop(entry)
-        if (self.command, path) != ("POST", state.dialect.client_secrets_path):
+        calls = state.dialect.calls_path
+        if self.command != "POST" or path not in (state.dialect.client_secrets_path, calls):
             # OpenAI answers unknown routes (like the retired /v1/realtime/sessions) this way.
             reply = error_reply(ApiError(404, f"Invalid URL ({self.command} {path})"))
             return self._answer(entry, reply, request_id)
@@ -159,6 +170,9 @@ class _Handler(LocalRequestHandler):
             return entry
         if fault is not None:
             reply = fault_reply(fault, entry.body, state.dialect, state.remember)
+        elif path == calls:
+            answer, entry.body = unified_calls.answer(state, self.server.peer, self.headers, raw)
+            reply = Reply(*answer)
         else:
             reply = client_secrets.answer(state, self.headers, raw)
         return self._answer(entry, reply, request_id)
@@ -239,6 +253,7 @@ class _Server(LocalHTTPServer):
         self.state = state
         self.browser_origins = tuple(browser_origins)
         self.mounts: list[Mount] = []  # filled by Emulator.start()
+        self.peer: RealtimePeer | None = None  # set by Emulator.start(): unified calls use it
         self._connections_lock = threading.Lock()
         self._connections: set[socket.socket] = set()
         self.connections_accepted = 0

@@ -72,6 +72,7 @@ class Emulator:
         if self._realtime:
             self._peer = start_peer(self._state, self.dialect)
             self._server.mounts.append(peer_mount(self._peer))
+            self._server.peer = self._peer
         self._thread = threading.Thread(
             target=self._server.serve_forever,
             kwargs={"poll_interval": HANG_POLL_S},

@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import random
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .client_secrets import MintedKey
-from .contract import DEFAULT_MODEL
+from .client_secrets import MintedKey, mint
+from .contract import DEFAULT_MODEL, validate_create_request
 from .dialect import OPENAI, Dialect, Headers
 from .faults import Fault, FaultScript
 
@@ -109,6 +110,13 @@ class EmulatorState:
     def remember(self, key: MintedKey) -> None:
         with self._lock:
             self._minted[key.value] = key
+
+    def key_for_call(self, session: dict[str, Any]) -> str:
+        """A key minted for one unified call's session alone (unified_calls.py), never handed
+        out: the peer's call then starts with exactly the session the backend sent."""
+        key = mint(validate_create_request({"session": session}), time.time())
+        self.remember(key)
+        return key.value
 
     def lookup(self, value: str) -> MintedKey | None:
         with self._lock:

@@ -6,6 +6,10 @@ var ERROR_TEXT = {
     message: "The key service refused the session settings this page asked for.",
     action: "Fix the page's session settings; see the service's session policy."
   },
+  invalid_offer: {
+    message: "The voice connection offer was refused.",
+    action: "Reload the page and try again; if it keeps failing, tell the site operator."
+  },
   unauthorized: {
     message: "You are not signed in, or your sign-in has expired.",
     action: "Sign in again, then retry."
@@ -382,7 +386,7 @@ var DEFAULTED = [
   [["audio", "output", "voice"], (c) => [c.audio?.output?.voice, c.voice]],
   [["audio", "output", "speed"], (c) => [c.audio?.output?.speed, c.speed]]
 ];
-function sendOnlyExplicitSettings(transport, pageConfig = {}) {
+function sendOnlyExplicitSettings(transport, pageConfig = {}, { fixedModel = false } = {}) {
   const target = (
     /** @type {{ _getMergedSessionConfig?: (config: Json) => Json }} */
     transport
@@ -390,7 +394,11 @@ function sendOnlyExplicitSettings(transport, pageConfig = {}) {
   const merge = target._getMergedSessionConfig;
   if (typeof merge !== "function") return false;
   const defaults = merge.call(transport, {});
-  target._getMergedSessionConfig = (config) => onlyExplicit(merge.call(transport, config), defaults, pageConfig);
+  target._getMergedSessionConfig = (config) => {
+    const trimmed = onlyExplicit(merge.call(transport, config), defaults, pageConfig);
+    if (fixedModel) delete trimmed.model;
+    return trimmed;
+  };
   return true;
 }
 function onlyExplicit(payload, defaults, pageConfig) {
@@ -440,13 +448,14 @@ var DEFAULT_STABLE_AFTER_MS = 3e4;
 var DEFAULT_MAX_RECONNECT_KEYS_PER_MINUTE = 6;
 var DEFAULT_MAX_RATE_LIMIT_WAIT_MS = 6e4;
 var MINUTE_MS = 6e4;
+var RELAY_NO_TOKEN = "none";
 var RECOVERABLE = /* @__PURE__ */ new Set(["ephemeral_key_expired", "webrtc_connection_failed", "websocket_connection_failed"]);
 var BUSY = /* @__PURE__ */ new Set(["rate_limited", "openai_api_unavailable"]);
 function connectVoice(options) {
   return new VoiceConnection(options);
 }
 var VoiceConnection = class extends EventTarget {
-  /** @type {Required<Omit<VoiceOptions, 'realtimeUrl' | 'websocketUrl' | 'instructions' | 'audioElement' | 'agent' | 'webrtc'>> & VoiceOptions} */
+  /** @type {Required<Omit<VoiceOptions, 'realtimeUrl' | 'websocketUrl' | 'instructions' | 'audioElement' | 'agent' | 'webrtc' | 'relayUrl' | 'relaySession' | 'getAuthToken'>> & VoiceOptions} */
   #options;
   /** @type {VoiceState} */
   #state = "idle";
@@ -485,6 +494,7 @@ var VoiceConnection = class extends EventTarget {
         maxReconnectKeysPerMinute: DEFAULT_MAX_RECONNECT_KEYS_PER_MINUTE,
         maxRateLimitWaitMs: DEFAULT_MAX_RATE_LIMIT_WAIT_MS,
         connectTimeoutMs: DEFAULT_CONNECT_TIMEOUT_MS,
+        via: "mint",
         // A runtime import: pages that only need keys never load the SDK (about 1.4 MB).
         loadSdk: () => import("@openai/agents-realtime"),
         getUserMedia: defaultGetUserMedia,
@@ -493,8 +503,13 @@ var VoiceConnection = class extends EventTarget {
       },
       options
     );
+    this.via = this.#options.via === "relay" ? "relay" : "mint";
+    if (this.via === "relay") {
+      if (!this.#options.relayUrl) throw new TypeError("connectVoice: `relayUrl` is required with via: 'relay'");
+      if (this.#options.webrtc === false) throw new TypeError("connectVoice: via: 'relay' needs WebRTC");
+    }
     const hasWebRtc = typeof globalThis.RTCPeerConnection === "function";
-    const webrtc = this.#options.webrtc ?? (hasWebRtc || !this.#options.websocketFallback);
+    const webrtc = this.via === "relay" || (this.#options.webrtc ?? (hasWebRtc || !this.#options.websocketFallback));
     this.transport = webrtc ? "webrtc" : "websocket";
     this.#unsupported = webrtc && this.#options.webrtc === void 0 && !hasWebRtc;
     this.ready = new Promise((resolve, reject) => {
@@ -656,7 +671,9 @@ var VoiceConnection = class extends EventTarget {
    */
   #recoverable(problem, connectedOnce) {
     if (RECOVERABLE.has(problem.code)) return true;
-    return connectedOnce && BUSY.has(problem.code) && problem.retryAfterS != null && problem.retryAfterS * 1e3 <= this.#options.maxRateLimitWaitMs;
+    if (!connectedOnce || !BUSY.has(problem.code)) return false;
+    if (problem.retryAfterS == null) return this.via === "relay";
+    return problem.retryAfterS * 1e3 <= this.#options.maxRateLimitWaitMs;
   }
   /**
    * @param {AgentsSdk} sdk
@@ -664,13 +681,9 @@ var VoiceConnection = class extends EventTarget {
    */
   async #connectOnce(sdk, newKey) {
     this.#setState("connecting");
-    const key = await this.#options.keySource.getClientSecret({
-      forceRefresh: newKey,
-      signal: this.#abort.signal
-    });
+    const target = this.via === "relay" ? await this.#relayTarget() : await this.#mintedTarget(newKey);
     if (this.#closed) return;
-    this.#emit("key", { expiresAt: key.expiresAt, session: key.session });
-    const session = await this.#createSession(sdk, key.session.model);
+    const session = await this.#createSession(sdk, target.model);
     if (this.#closed) return;
     this.#session = session;
     session.on("transport_event", (event) => this.#onServerEvent(event));
@@ -684,20 +697,57 @@ var VoiceConnection = class extends EventTarget {
       previousHistory: this.#lastHistory
     });
     try {
-      const url = this.transport === "webrtc" ? key.webrtcUrl ?? this.#options.realtimeUrl : this.#options.websocketUrl;
+      const { apiKey, url } = target;
       await withTimeout(
-        session.connect({ apiKey: key.value, ...url ? { url } : {} }),
+        session.connect({ apiKey, ...url ? { url } : {} }),
         this.#options.connectTimeoutMs,
         () => browserError(this.#connectionCode(), void 0, "The voice connection timed out.")
       );
     } catch (error) {
-      throw connectError(error, this.#connectionCode());
+      throw this.via === "relay" ? relayError(error) : connectError(error, this.#connectionCode());
     }
     if (this.#closed || this.#session !== session) return;
     if (this.transport === "webrtc") session.mute(this.#muted);
     this.#watchForDrop(session);
     this.#connectedAt = this.#options.now();
     this.#setState("connected");
+  }
+  /**
+   * A key from the key service (a new one for every retry: the old one may be why it failed).
+   * @param {boolean} newKey
+   * @returns {Promise<ConnectTarget>}
+   */
+  async #mintedTarget(newKey) {
+    const key = await this.#options.keySource.getClientSecret({
+      forceRefresh: newKey,
+      signal: this.#abort.signal
+    });
+    if (!this.#closed) this.#emit("key", { expiresAt: key.expiresAt, session: key.session });
+    const url = this.transport === "webrtc" ? key.webrtcUrl ?? this.#options.realtimeUrl : this.#options.websocketUrl;
+    return { apiKey: key.value, model: key.session.model, url };
+  }
+  /**
+   * ekmint's calls route, with the page's sign-in token (if any) as the bearer the SDK sends.
+   * @returns {Promise<ConnectTarget>}
+   */
+  async #relayTarget() {
+    const { relayUrl = "", relaySession = {}, getAuthToken } = this.#options;
+    let token;
+    try {
+      token = getAuthToken ? await getAuthToken() : null;
+    } catch (error) {
+      throw new EkmintError({ code: "unauthorized", message: "Could not get your sign-in token for the voice service.", cause: error });
+    }
+    const url = new URL(relayUrl, globalThis.location?.href);
+    for (
+      const name of
+      /** @type {const} */
+      ["model", "voice"]
+    ) {
+      const value = relaySession[name];
+      if (value) url.searchParams.set(name, value);
+    }
+    return { apiKey: token || RELAY_NO_TOKEN, model: relaySession.model, url: url.href };
   }
   #connectionCode() {
     return this.transport === "webrtc" ? "webrtc_connection_failed" : "websocket_connection_failed";
@@ -713,9 +763,13 @@ var VoiceConnection = class extends EventTarget {
       // Ours, so the SDK leaves it running between reconnects (no new permission prompt).
       ...this.#microphone ? { mediaStream: this.#microphone } : {},
       ...audioElement ? { audioElement } : {},
-      ...realtimeUrl ? { baseUrl: realtimeUrl } : {}
+      ...realtimeUrl ? { baseUrl: realtimeUrl } : {},
+      // Relayed, the SDK's "API key" is the page's own sign-in token for ekmint (or
+      // RELAY_NO_TOKEN), never an OpenAI key; the SDK refuses non-ek_ values in a
+      // browser unless told this.
+      ...this.via === "relay" ? { useInsecureApiKey: true } : {}
     }) : new sdk.OpenAIRealtimeWebSocket(websocketUrl ? { url: websocketUrl } : {});
-    sendOnlyExplicitSettings(transport, sessionOptions.config);
+    sendOnlyExplicitSettings(transport, sessionOptions.config, { fixedModel: this.via === "relay" });
     const agent = await this.#agent(sdk);
     return new sdk.RealtimeSession(agent, {
       ...sessionOptions,
@@ -895,6 +949,18 @@ function connectError(error, code = "webrtc_connection_failed") {
   if (/\bstatus 401\b/.test(text)) return browserError("ephemeral_key_expired", error);
   return browserError(code, error);
 }
+function relayError(error) {
+  if (error instanceof EkmintError) return error;
+  const text = error instanceof Error ? error.message : String(error);
+  const match = /Realtime call request failed with status (\d{3})(?::\s*([\s\S]*))?$/.exec(text);
+  if (!match) return browserError("webrtc_connection_failed", error);
+  const status = Number(match[1]);
+  const message = match[2]?.trim() || void 0;
+  let code = CODE_BY_STATUS[status] ?? (status === 502 ? "token_generation_failed" : "internal_error");
+  if (status === 400 && /SDP offer/i.test(message ?? "")) code = "invalid_offer";
+  if (status === 503 && /could not be recorded/i.test(message ?? "")) code = "audit_unavailable";
+  return new EkmintError({ code, message, status, cause: error });
+}
 function asEkmintError(error) {
   if (error instanceof EkmintError) return error;
   return new EkmintError({
@@ -909,6 +975,7 @@ function asEkmintError(error) {
 function createEkmintClient(options) {
   const { voice: voiceDefaults = {}, ...keyOptions } = options;
   const keySource = createKeySource(keyOptions);
+  const relayDefaults = relayOptions(keyOptions);
   return {
     /** A key that is still good, from the cache or a new request (retried on 429/503). */
     getClientSecret: keySource.getClientSecret,
@@ -920,13 +987,28 @@ function createEkmintClient(options) {
      * Start a voice session (see `connectVoice` in voice.js for its events).
      * @param {Omit<import('./voice.js').VoiceOptions, 'keySource'>} [voiceOptions]
      */
-    connectVoice: (voiceOptions = {}) => connectVoice({ ...voiceDefaults, ...voiceOptions, keySource })
+    connectVoice: (voiceOptions = {}) => connectVoice({ ...relayDefaults, ...voiceDefaults, ...voiceOptions, keySource })
+  };
+}
+function relayOptions({ url, getAuthToken, request }) {
+  const session = (
+    /** @type {any} */
+    request?.session ?? {}
+  );
+  const model = typeof session.model === "string" ? session.model : void 0;
+  const voice = session.audio?.output?.voice;
+  const relayUrl = /\/api\/client-secret\/?$/.test(url) ? url.replace(/\/api\/client-secret\/?$/, "/api/realtime/calls") : void 0;
+  return {
+    ...relayUrl ? { relayUrl } : {},
+    ...getAuthToken ? { getAuthToken } : {},
+    relaySession: { ...model ? { model } : {}, ...typeof voice === "string" ? { voice } : {} }
   };
 }
 export {
   ERROR_TEXT,
   EkmintError,
   RECONNECT_DELAYS_MS,
+  RELAY_NO_TOKEN,
   VoiceConnection,
   VoiceEvent,
   clockSkewMs,

@@ -2,7 +2,8 @@
 
 Schema (docs/audit.md) is versioned by `schema_version`. The table's key is `request_id`; the
 `by_principal` and `by_day` indexes (both sorted by `ts`) serve the time-range reads. The record
-holds a fingerprint of the `ek_` value, never the value, and nothing of the OpenAI key.
+holds a fingerprint of the `ek_` value, never the value, and nothing of the OpenAI key; for a
+relayed call, the upstream's call id and nothing of the SDP offer or answer.
 """
 
 from __future__ import annotations
@@ -20,6 +21,9 @@ if TYPE_CHECKING:
 
 SCHEMA_VERSION = 1
 Outcome = Literal["minted", "refused", "failed"]
+# What the request asked for: an ek_ key (POST /api/client-secret) or a relayed call
+# (POST /api/realtime/calls).
+Kind = Literal["mint", "call"]
 
 
 def fingerprint(value: str) -> str:
@@ -34,6 +38,7 @@ class AuditRecord(BaseModel):
     ts: str
     day: str
     ttl: int
+    kind: Kind = "mint"
     outcome: Outcome
     http_status: int
     error_code: str | None = None
@@ -56,6 +61,7 @@ class AuditRecord(BaseModel):
     # derived it from the request's time and TTL.
     expires_at_derived: bool | None = None
     key_fingerprint: str | None = None
+    call_id: str | None = None
     upstream_request_id: str | None = None
     upstream_status: int | None = None
     upstream_attempts: int = 0

@@ -36,7 +36,9 @@ def preflight_headers(origin: str | None, allowed: Sequence[str]) -> dict[str, s
     if headers:
         headers |= {
             "Access-Control-Allow-Methods": "POST, OPTIONS",
-            "Access-Control-Allow-Headers": "Content-Type, Authorization",
+            # X-OpenAI-Agents-SDK: the browser SDK sends it with the offer it posts to
+            # /api/realtime/calls; template.yaml's CorsConfiguration allows the same three.
+            "Access-Control-Allow-Headers": "Content-Type, Authorization, X-OpenAI-Agents-SDK",
             "Access-Control-Max-Age": str(PREFLIGHT_MAX_AGE_S),
         }
     return headers

@@ -35,6 +35,13 @@ class InvalidSessionConfig(MintError):
     default_action = "Fix the request body; see the service's session policy."
 
 
+class InvalidOffer(MintError):
+    # POST /api/realtime/calls only: the body is not a WebRTC SDP offer.
+    code = "invalid_offer"
+    status = 400
+    default_action = "Send the SDP offer of an RTCPeerConnection (createOffer) as the body."
+
+
 class Unauthorized(MintError):
     code = "unauthorized"
     status = 401
@@ -99,4 +106,4 @@ class NotFound(MintError):
     # Not in design.md's table: it is what API Gateway answers for any other route.
     code = "not_found"
     status = 404
-    default_action = "POST to /api/client-secret."
+    default_action = "POST to /api/client-secret or /api/realtime/calls."

@@ -1,4 +1,5 @@
-"""Lambda entry point: wires POST /api/client-secret to the mint logic. No rules live here.
+"""Lambda entry point: wires POST /api/client-secret to the mint logic and
+POST /api/realtime/calls to the relay. No rules live here.
 
 Everything at module scope (settings, clients, the key cache) is built once per execution
 environment (dependencies.py) and reused by every warm invocation.
@@ -22,11 +23,13 @@ from .dependencies import build_dependencies
 from .errors import InternalError, MintError, NotFound
 from .lifecycle import register_snapstart_hooks, warm_up
 from .mint import mint
-from .request import from_event
+from .relay import SDP_MEDIA_TYPE, relay
+from .request import Incoming, from_event
 from .settings import SettingsError, load_settings
 from .telemetry import NAMESPACE
 
 ROUTE = "/api/client-secret"
+CALLS_ROUTE = "/api/realtime/calls"
 
 logger = Logger(service="ekmint")
 metrics = Metrics(namespace=NAMESPACE, service="ekmint")
@@ -58,7 +61,13 @@ def _request_id() -> str:
     return context.request_id or app.lambda_context.aws_request_id
 
 
-def _respond(status: int, body: dict[str, Any] | None, extra: dict[str, str]) -> Response[str]:
+def _respond(
+    status: int,
+    body: dict[str, Any] | None,
+    extra: dict[str, str],
+    *,
+    sdp: str | None = None,
+) -> Response[str]:
     origin = app.current_event.headers.get("origin")
     headers = {
         "Cache-Control": "no-store",
@@ -66,6 +75,8 @@ def _respond(status: int, body: dict[str, Any] | None, extra: dict[str, str]) ->
         **cors_headers(origin, settings.allowed_origins),
         **extra,
     }
+    if sdp is not None:
+        return Response(status_code=status, content_type=SDP_MEDIA_TYPE, body=sdp, headers=headers)
     return Response(
         status_code=status,
         content_type="application/json" if body is not None else None,
@@ -74,17 +85,33 @@ def _respond(status: int, body: dict[str, Any] | None, extra: dict[str, str]) ->
     )
 
 
-@app.post(ROUTE)
-def client_secret() -> Response[str]:
+def _cold() -> bool:
     global _cold_start
     cold, _cold_start = _cold_start, False
+    return cold
+
+
+def _incoming() -> tuple[Incoming, Deadline]:
     incoming = from_event(app.current_event.raw_event, app.lambda_context.aws_request_id)
-    deadline = Deadline.for_invocation(app.lambda_context)
-    answer = mint(incoming, deps, deadline, cold_start=cold)
+    return incoming, Deadline.for_invocation(app.lambda_context)
+
+
+@app.post(ROUTE)
+def client_secret() -> Response[str]:
+    incoming, deadline = _incoming()
+    answer = mint(incoming, deps, deadline, cold_start=_cold())
     return _respond(200, answer.model_dump(), {})
 
 
+@app.post(CALLS_ROUTE)
+def realtime_call() -> Response[str]:
+    incoming, deadline = _incoming()
+    call = relay(incoming, deps, deadline, cold_start=_cold())
+    return _respond(201, None, {}, sdp=call.answer_sdp)
+
+
 @app.route(ROUTE, method="OPTIONS")
+@app.route(CALLS_ROUTE, method="OPTIONS")
 def preflight() -> Response[str]:
     # API Gateway answers preflight itself when CORS is configured; this serves the local stack
     # and any deployment without it.

@@ -31,6 +31,8 @@ class Incoming:
     source_ip: str | None
     user_agent: str | None
     jwt_sub: str | None
+    # The query string's parameters (API Gateway joins a repeated one with commas).
+    query: Mapping[str, str] = field(default_factory=dict)
     # All of them, for a trusted edge's viewer header (edge.py); never logged or recorded.
     headers: Mapping[str, str] = field(default_factory=dict, repr=False)
 
@@ -67,6 +69,7 @@ def from_event(event: Mapping[str, Any], fallback_request_id: str) -> Incoming:
         source_ip=http.get("sourceIp"),
         user_agent=_header(headers, "user-agent"),
         jwt_sub=str(sub) if sub else None,
+        query=dict(event.get("queryStringParameters") or {}),
         headers=dict(headers),
     )
 
@@ -89,7 +92,11 @@ def principal_of(
     return viewer_ip or incoming.source_ip or "unknown", "ip"
 
 
-def check_body(incoming: Incoming, max_body_bytes: int) -> None:
+def check_body(
+    incoming: Incoming, max_body_bytes: int, media_type: str = "application/json"
+) -> None:
+    """Size, then encoding, then media type; an empty body needs none (the caller decides
+    whether it may be empty)."""
     if len(incoming.body) > max_body_bytes:
         raise PayloadTooLarge(
             f"the body is {len(incoming.body)} bytes; the limit is {max_body_bytes}"
@@ -98,8 +105,9 @@ def check_body(incoming: Incoming, max_body_bytes: int) -> None:
         raise InvalidSessionConfig(incoming.body_error)
     if not incoming.body.strip():
         return
-    media_type = (incoming.content_type or "").split(";", 1)[0].strip().lower()
-    if media_type != "application/json":
+    sent = (incoming.content_type or "").split(";", 1)[0].strip().lower()
+    if sent != media_type:
         raise UnsupportedMediaType(
-            f"the body's content type is {media_type or 'missing'}; expected application/json"
+            f"the body's content type is {sent or 'missing'}; expected {media_type}",
+            f"Send the body with 'Content-Type: {media_type}'.",
         )

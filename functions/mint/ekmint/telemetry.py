@@ -14,6 +14,7 @@ from .audit import AuditRecord
 
 NAMESPACE = "ekmint"
 KEYS_MINTED = "KeysMinted"
+CALLS_RELAYED = "CallsRelayed"
 REQUESTS_REFUSED = "RequestsRefused"
 REQUESTS_FAILED = "RequestsFailed"
 ERRORS_BY_CODE = "Errors"
@@ -34,7 +35,8 @@ def record_metrics(metrics: Any, record: AuditRecord, *, stored: bool) -> None:
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
 
     if record.outcome == "minted":
-        count(KEYS_MINTED)
+        # A relayed call is granted like a key (outcome minted) and counted on its own.
+        count(KEYS_MINTED if record.kind == "mint" else CALLS_RELAYED)
     else:
         count(REQUESTS_REFUSED if record.outcome == "refused" else REQUESTS_FAILED)
         # Its own EMF line, so the code can be a dimension without touching the other metrics.

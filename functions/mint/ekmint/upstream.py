@@ -1,8 +1,9 @@
-"""OpenAI's `POST /realtime/client_secrets`, with retries that fit inside the deadline.
+"""OpenAI's `POST /realtime/client_secrets` and `POST /realtime/calls`, with retries that fit
+inside the deadline.
 
 Two providers speak it (`Provider`): OpenAI (the key as a bearer token) and Azure OpenAI's v1 API
 (the resource key in `api-key`, never in Authorization; the answer may lack `expires_at`). The
-path is the same under each one's base URL.
+paths are the same under each one's base URL.
 
 One `httpx.Client` per execution environment (dependencies.py) keeps the TLS connection alive
 between mints. Retries follow OpenAI's SDK conventions (retry-after-ms, retry-after,
@@ -12,21 +13,27 @@ Lambda. The policy is product logic, so it is ours; the transport is httpx's.
 
 from __future__ import annotations
 
+import json
 import math
 import random
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
 from .deadline import Deadline
-from .errors import OpenAIUnavailable, TokenGenerationFailed
+from .errors import InvalidOffer, MintError, OpenAIUnavailable, TokenGenerationFailed
 
 CLIENT_SECRETS_PATH = "/realtime/client_secrets"
+# OpenAI's unified interface: the page's SDP offer and the session, multipart, with the real key.
+CALLS_PATH = "/realtime/calls"
+# OpenAI's call ids are rtc_ and hex; anything else in Location is not kept (it goes to the audit).
+CALL_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 USER_AGENT = "ekmint/0.1"
 RETRYABLE_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
 # Longest server-asked wait we will honour; beyond it, answer 503 with that Retry-After.
@@ -111,10 +118,21 @@ class ClientSecret:
     session: dict[str, Any]
 
 
+@dataclass(frozen=True)
+class Call:
+    """A call the upstream created: its SDP answer (never logged) and its id (audited)."""
+
+    answer_sdp: str
+    call_id: str | None
+
+
+_T = TypeVar("_T")
+
+
 class UpstreamFailure(Exception):
     """Carries the caller-facing error and the report, so failures are audited too."""
 
-    def __init__(self, error: TokenGenerationFailed | OpenAIUnavailable, report: UpstreamReport):
+    def __init__(self, error: MintError, report: UpstreamReport):
         super().__init__(error.message)
         self.error = error
         self.report = report
@@ -160,16 +178,22 @@ def _error_code(response: httpx.Response) -> str | None:
     return str(code) if code else None
 
 
-def _should_retry(response: httpx.Response, code: str | None) -> bool:
+def _should_retry(response: httpx.Response, code: str | None, *, replayable: bool) -> bool:
     if code == "insufficient_quota":
         # A 429 that no retry fixes: the account is out of credit.
         return False
     forced = response.headers.get("x-should-retry")
-    if forced == "true":
-        return True
     if forced == "false":
         return False
-    return response.status_code in RETRYABLE_STATUS
+    if forced == "true":
+        return True
+    if replayable:
+        return response.status_code in RETRYABLE_STATUS
+    # A request that creates something (a call) is repeated only where the upstream said it
+    # created nothing: a 429 is a refusal before any work; a 5xx without x-should-retry may
+    # have come after the call was created (a gateway timing out behind it), and a second call
+    # would be a second session charged to the account.
+    return response.status_code == 429
 
 
 def _parse_success(response: httpx.Response, provider: Provider = OPENAI) -> ClientSecret:
@@ -193,6 +217,16 @@ def _parse_success(response: httpx.Response, provider: Provider = OPENAI) -> Cli
     )
 
 
+def _parse_call(response: httpx.Response) -> Call:
+    media_type = response.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    text = response.text
+    if media_type != "application/sdp" or not text.startswith("v=0"):
+        raise ValueError("the answer is not an SDP answer")
+    location = response.headers.get("location", "")
+    call_id = location.rstrip("/").rsplit("/", 1)[-1]
+    return Call(answer_sdp=text, call_id=call_id if CALL_ID_PATTERN.match(call_id) else None)
+
+
 def create_client_secret(
     client: httpx.Client,
     body: dict[str, Any],
@@ -206,6 +240,97 @@ def create_client_secret(
     provider: Provider = OPENAI,
 ) -> tuple[ClientSecret, UpstreamReport]:
     """Mint one client secret or raise UpstreamFailure; never runs past `deadline`."""
+
+    def send(key: str, timeout: httpx.Timeout) -> httpx.Response:
+        return client.post(
+            CLIENT_SECRETS_PATH, json=body, headers=provider.auth_headers(key), timeout=timeout
+        )
+
+    return _exchange(
+        send,
+        lambda response: _parse_success(response, provider),
+        provider=provider,
+        success_status=200,
+        get_key=get_key,
+        deadline=deadline,
+        policy=policy,
+        replayable=True,
+        sleep=sleep,
+        rand=rand,
+        clock=clock,
+    )
+
+
+def create_call(
+    client: httpx.Client,
+    offer_sdp: bytes,
+    get_key: Callable[[bool], str],
+    deadline: Deadline,
+    policy: RetryPolicy,
+    *,
+    session: dict[str, Any],
+    sleep: Callable[[float], None] = time.sleep,
+    rand: Callable[[], float] = random.random,
+    clock: Callable[[], float] = time.monotonic,
+    provider: Provider = OPENAI,
+) -> tuple[Call, UpstreamReport]:
+    """Create one call from the page's offer (OpenAI's unified interface: multipart `sdp` and
+    `session` parts) or raise UpstreamFailure; never runs past `deadline`, and never repeats a
+    request that may already have created a call."""
+    # Form fields without a filename, as OpenAI's own example sends them (curl -F).
+    parts: dict[str, tuple[str | None, bytes, str]] = {
+        "sdp": (None, offer_sdp, "application/sdp"),
+        "session": (None, json.dumps(session, separators=(",", ":")).encode(), "application/json"),
+    }
+
+    def send(key: str, timeout: httpx.Timeout) -> httpx.Response:
+        return client.post(
+            CALLS_PATH, files=parts, headers=provider.auth_headers(key), timeout=timeout
+        )
+
+    return _exchange(
+        send,
+        _parse_call,
+        provider=provider,
+        success_status=201,
+        get_key=get_key,
+        deadline=deadline,
+        policy=policy,
+        replayable=False,
+        sleep=sleep,
+        rand=rand,
+        clock=clock,
+    )
+
+
+# Transport errors raised before the whole request left us: the upstream cannot have acted on
+# it (a multipart body cut short is no request). Any other (a read timeout, a connection closed
+# without an answer) may come after the upstream did its work.
+_NEVER_SENT = (
+    httpx.ConnectError,
+    httpx.ConnectTimeout,
+    httpx.PoolTimeout,
+    httpx.WriteError,
+    httpx.WriteTimeout,
+)
+
+
+def _exchange(
+    send: Callable[[str, httpx.Timeout], httpx.Response],
+    parse: Callable[[httpx.Response], _T],
+    *,
+    provider: Provider,
+    success_status: int,
+    get_key: Callable[[bool], str],
+    deadline: Deadline,
+    policy: RetryPolicy,
+    replayable: bool,
+    sleep: Callable[[float], None],
+    rand: Callable[[], float],
+    clock: Callable[[], float],
+) -> tuple[_T, UpstreamReport]:
+    """One upstream request with our retry policy. `replayable` False: the request creates
+    something, so it is repeated only when the upstream certainly did not act on it."""
     report = UpstreamReport()
     name = provider.name
     retries = 0
@@ -218,18 +343,17 @@ def create_client_secret(
         timeout = httpx.Timeout(read_s, connect=min(policy.connect_timeout_s, left))
         started = clock()
         try:
-            response = client.post(
-                CLIENT_SECRETS_PATH,
-                json=body,
-                headers=provider.auth_headers(get_key(False)),
-                timeout=timeout,
-            )
-        except httpx.TimeoutException:
-            report.attempts.append(Attempt(None, "timeout", (clock() - started) * 1000))
-            wait_s: float | None = None
+            response = send(get_key(False), timeout)
         except httpx.TransportError as exc:
-            report.attempts.append(Attempt(None, _transport_kind(exc), (clock() - started) * 1000))
-            wait_s = None
+            kind = "timeout" if isinstance(exc, httpx.TimeoutException) else _transport_kind(exc)
+            report.attempts.append(Attempt(None, kind, (clock() - started) * 1000))
+            if not replayable and not isinstance(exc, _NEVER_SENT):
+                raise _unavailable(
+                    report,
+                    f"{name} did not confirm the call; it was not repeated.",
+                    retry_after_s=2,
+                ) from None
+            wait_s: float | None = None
         else:
             latency_ms = (clock() - started) * 1000
             # Azure sends apim-request-id, and x-request-id not always.
@@ -237,27 +361,33 @@ def create_client_secret(
                 "apim-request-id"
             )
             status = response.status_code
-            if status == 200:
+            if status == success_status:
                 try:
-                    secret = _parse_success(response, provider)
+                    result = parse(response)
                 except ValueError as exc:
                     report.attempts.append(Attempt(status, "malformed", latency_ms, request_id))
                     raise UpstreamFailure(
                         TokenGenerationFailed(f"{name}'s answer was unusable: {exc}."), report
                     ) from None
                 report.attempts.append(Attempt(status, "ok", latency_ms, request_id))
-                return secret, report
+                return result, report
             code = _error_code(response)
             report.attempts.append(Attempt(status, code or "error", latency_ms, request_id))
             if status == 401 and not report.key_refreshed:
-                # The key may have been rotated since we cached it: fetch it once more.
+                # The key may have been rotated since we cached it: fetch it once more. A 401
+                # created nothing, so this holds for calls too.
                 get_key(True)
                 report.key_refreshed = True
                 continue
-            if not _should_retry(response, code):
+            if not _should_retry(response, code, replayable=replayable):
                 if status in RETRYABLE_STATUS and code != "insufficient_quota":
-                    # Transient by nature, but OpenAI said not to retry (x-should-retry: false).
+                    # Transient by nature, but not to be repeated (x-should-retry: false, or a
+                    # call the upstream may have created).
                     raise _unavailable(report, f"{name} is unavailable.", retry_after_s=None)
+                if not replayable and status == 400 and _blames_the_offer(response):
+                    raise UpstreamFailure(
+                        InvalidOffer(f"{name} could not use the SDP offer."), report
+                    )
                 raise _permanent(report, status, code, provider)
             wait_s = _retry_after_s(response.headers)
             if wait_s is not None and wait_s > MAX_RETRY_AFTER_S:
@@ -286,6 +416,17 @@ def _unavailable(
     bounded = min(retry_after_s, MAX_ANNOUNCED_RETRY_AFTER_S) if retry_after_s else None
     seconds = max(1, round(bounded)) if bounded else 2
     return UpstreamFailure(OpenAIUnavailable(message, retry_after_s=seconds), report)
+
+
+def _blames_the_offer(response: httpx.Response) -> bool:
+    """A 400 to a call names what it refused in `error.param`: the session is ours (a 502,
+    the operator's to fix); anything else (`sdp`, or nothing, as for an SDP OpenAI cannot
+    parse) is the page's offer (a 400, the caller's)."""
+    try:
+        param = (response.json().get("error") or {}).get("param")
+    except (ValueError, AttributeError):
+        return True
+    return not (isinstance(param, str) and param.startswith("session"))
 
 
 def _permanent(

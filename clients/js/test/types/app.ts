@@ -67,4 +67,11 @@ voice.addEventListener('statechange', (event: VoiceEventMap['key']) => console.l
 // @ts-expect-error: keySource comes from the client, not the caller
 ekmint.connectVoice({ keySource: null });
 
+// Relayed through ekmint's POST /api/realtime/calls: no key in the page.
+const relayed = ekmint.connectVoice({ via: 'relay', relaySession: { voice: 'cedar' } });
+const via: 'mint' | 'relay' = relayed.via;
+// @ts-expect-error: only mint and relay
+ekmint.connectVoice({ via: 'proxy' });
+console.log(via);
+
 export { live, started };
