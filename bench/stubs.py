@@ -165,7 +165,9 @@ class StubServer:
                     first = False
                 name, reply = self._answer(request)
                 self._count(name)
-                if self._latency.request_delay_s:
+                # The modelled latency is the service's work; a refusal (a 4xx: no key, no such
+                # route) is answered before any, as OpenAI answers an uncredentialed request.
+                if self._latency.request_delay_s and reply.status < 400:
                     time.sleep(self._latency.request_delay_s)
                 conn.sendall(_response_bytes(reply))
         except OSError:
@@ -255,6 +257,9 @@ _CLIENT_SECRET = json.dumps(
 
 
 def openai_answer(request: Request) -> tuple[str, Reply]:
+    if (request.method, request.path) == ("GET", "/v1/models"):
+        # ekmint's init opens its first connection with this request, without a key.
+        return "openai.models", Reply(401, b'{"error": {"code": "invalid_api_key"}}')
     if (request.method, request.path) != ("POST", "/v1/realtime/client_secrets"):
         return "openai.unknown", Reply(404, b'{"error": {"message": "no such route"}}')
     if request.headers.get("authorization") != f"Bearer {BENCH_OPENAI_KEY}":

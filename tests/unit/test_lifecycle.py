@@ -101,10 +101,10 @@ def test_warm_aws_runs_botocores_first_call_without_the_network(aws: LocalNames)
     offline = boto3.client(
         "dynamodb", endpoint_url=f"http://127.0.0.1:{free_port()}", config=AWS_CONFIG
     )
-    lifecycle.warm_aws({"dynamodb": offline})
+    lifecycle.warm_aws(deps_for("http://127.0.0.1:9/v1", dynamodb=offline))
     # The local answer was unregistered: the same kind of client now reaches moto for real.
     online = boto3.client("dynamodb", config=AWS_CONFIG)
-    lifecycle.warm_aws({"dynamodb": online})
+    lifecycle.warm_aws(deps_for("http://127.0.0.1:9/v1", dynamodb=online))
     online.put_item(TableName=aws.audit_table, Item={"request_id": {"S": "after-warm-up"}})
     stored = online.get_item(TableName=aws.audit_table, Key={"request_id": {"S": "after-warm-up"}})
     assert stored["Item"]["request_id"] == {"S": "after-warm-up"}

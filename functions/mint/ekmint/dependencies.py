@@ -118,7 +118,13 @@ def aws_clients(
     )
 
 
-def build_dependencies(settings: Settings, logger: logging.Logger | Any, metrics: Any) -> MintDeps:
+def build_dependencies(
+    settings: Settings,
+    logger: logging.Logger | Any,
+    metrics: Any,
+    http: httpx.Client | None = None,
+) -> MintDeps:
+    """`http`: an OpenAI client built (and warmed) ahead of the rest, or None for a new one."""
     dynamodb, secretsmanager = aws_clients()
     key_source = OpenAIKeySource(
         secretsmanager, settings.openai_secret_id, settings.openai_secret_max_age_s
@@ -137,7 +143,7 @@ def build_dependencies(settings: Settings, logger: logging.Logger | Any, metrics
         settings=settings,
         dynamodb=dynamodb,
         key_source=key_source,
-        http=openai_client(settings),
+        http=http or openai_client(settings),
         retry=retry_policy(settings),
         logger=logger,
         metrics=metrics,

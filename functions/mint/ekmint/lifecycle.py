@@ -1,16 +1,17 @@
 """What an execution environment does outside a request: get ready during init, and come back
 sound from a SnapStart snapshot.
 
-`warm_up` runs at the end of init (the handler calls it; importing this module does nothing). It
-does, ahead of the first mint, what the first mint would otherwise pay for, with nothing of ours
-in place of a library:
+The handler calls the warm-up during init (importing this module does nothing): ahead of the
+first mint, what the first mint would otherwise pay for, with nothing of ours in place of a
+library:
 - botocore loads lazily on a client's first call (the operation's model and shapes, endpoint
-  rules, the serializer and parser, the signer): `warm_up` makes one call of each operation on
+  rules, the serializer and parser, the signer): `warm_aws` makes one call of each operation on
   the mint's path with botocore's own `before-send` event answering it locally, so the whole
   pipeline runs once during init and nothing goes over the network or reaches AWS;
-- the first OpenAI connection (TCP and TLS handshakes): httpx opens it with a request that
-  carries no credential (`GET /models` answers 401), in a background thread, so the handshake
-  overlaps the rest of init and the first invocation's policy work. A failure is ignored: the
+- the first OpenAI connection (TCP and TLS handshakes): `open_openai_connection` has httpx open
+  it with a request that carries no credential (`GET /models` answers 401), in a background
+  thread started before the AWS clients are built, so the handshakes overlap the rest of init
+  and the first invocation's work before its upstream call. A failure is ignored: the
   first mint then opens its own connection, exactly as without warm-up.
 
 SnapStart (template.yaml, EnableSnapStart): Lambda snapshots the initialised environment once
@@ -75,8 +76,9 @@ class _Raw:
         yield self._body
 
 
-def warm_aws(clients: dict[str, Any]) -> None:
+def warm_aws(deps: MintDeps) -> None:
     answer = _LocalAnswer()
+    clients: dict[str, Any] = {"dynamodb": deps.dynamodb}
     for service, operation, params in _WARM_CALLS:
         client = clients[service]
         events = client.meta.events
@@ -98,11 +100,6 @@ def open_openai_connection(http: httpx.Client) -> threading.Thread:
     thread = threading.Thread(target=run, name="ekmint-openai-connect", daemon=True)
     thread.start()
     return thread
-
-
-def warm_up(deps: MintDeps) -> None:
-    warm_aws({"dynamodb": deps.dynamodb})
-    open_openai_connection(deps.http)
 
 
 def before_snapshot(deps: MintDeps) -> None:
