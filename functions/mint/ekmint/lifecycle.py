@@ -36,10 +36,9 @@ from botocore.awsrequest import AWSResponse, HTTPHeaders
 
 from .dependencies import MintDeps, openai_client
 
-# Operations on a mint's path, with parameters shaped as the mint sends them.
-_WARM_CALLS: tuple[tuple[str, str, dict[str, Any]], ...] = (
+# DynamoDB operations on a mint's path, with parameters shaped as the mint sends them.
+_WARM_CALLS: tuple[tuple[str, dict[str, Any]], ...] = (
     (
-        "dynamodb",
         "update_item",
         {
             "TableName": "warm-up",
@@ -50,22 +49,16 @@ _WARM_CALLS: tuple[tuple[str, str, dict[str, Any]], ...] = (
             "ExpressionAttributeValues": {":one": {"N": "1"}, ":limit": {"N": "1"}},
         },
     ),
-    (
-        "dynamodb",
-        "put_item",
-        {"TableName": "warm-up", "Item": {"request_id": {"S": "warm-up"}}},
-    ),
+    ("put_item", {"TableName": "warm-up", "Item": {"request_id": {"S": "warm-up"}}}),
 )
 
 
-class _LocalAnswer:
+def _answer_locally(request: Any, **_: Any) -> AWSResponse:
     """botocore's `before-send` hook: the first handler to return a response short-circuits the
     HTTP send (botocore.endpoint.Endpoint._send), so the call completes locally."""
-
-    def __call__(self, request: Any, **_: Any) -> AWSResponse:
-        headers = HTTPHeaders()
-        headers["x-amzn-requestid"] = "warm-up"
-        return AWSResponse(request.url, 200, headers, _Raw(b"{}"))
+    headers = HTTPHeaders()
+    headers["x-amzn-requestid"] = "warm-up"
+    return AWSResponse(request.url, 200, headers, _Raw(b"{}"))
 
 
 class _Raw:
@@ -77,12 +70,10 @@ class _Raw:
 
 
 def warm_aws(deps: MintDeps) -> None:
-    answer = _LocalAnswer()
-    clients: dict[str, Any] = {"dynamodb": deps.dynamodb}
-    for service, operation, params in _WARM_CALLS:
-        client = clients[service]
-        events = client.meta.events
-        events.register_first("before-send", answer, unique_id="ekmint-warm-up")
+    client: Any = deps.dynamodb
+    events = client.meta.events
+    for operation, params in _WARM_CALLS:
+        events.register_first("before-send", _answer_locally, unique_id="ekmint-warm-up")
         try:
             getattr(client, operation)(**params)
         finally:
