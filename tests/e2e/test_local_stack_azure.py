@@ -156,7 +156,7 @@ def test_a_bad_resource_key_is_token_generation_failed_naming_api_key(
     assert info is not None
     # The stack's own (random) resource key, from the local secret, to put back afterwards.
     secret = client("secretsmanager", info.aws_endpoint).get_secret_value(SecretId=info.secret_id)
-    httpx.put(f"{admin}/keys", json={"api_keys": ["sk-some-other-resource-key"]})
+    httpx.put(f"{admin}/keys", json={"api_keys": ["sk-local.other.resource.key"]})
     try:
         answer = stack.post({}, origin=stack.origin)
     finally:
