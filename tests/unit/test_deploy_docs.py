@@ -92,7 +92,10 @@ def test_every_aws_cli_call_in_the_deploy_guide_names_the_region() -> None:
 def test_make_deploy_never_deploys_to_the_makefiles_default_region(
     caller_region: str | None, deploy_line: str
 ) -> None:
-    env = {k: v for k, v in os.environ.items() if k != "AWS_DEFAULT_REGION"}
+    # As a user runs it: not a sub-make of `make test` (whose MAKELEVEL and MAKEFLAGS would add
+    # "Entering/Leaving directory" lines) and without the Makefile's exported default region.
+    outer = {"AWS_DEFAULT_REGION", "MAKELEVEL", "MAKEFLAGS", "MFLAGS"}
+    env = {k: v for k, v in os.environ.items() if k not in outer}
     if caller_region:
         env["AWS_DEFAULT_REGION"] = caller_region
     dry_run = subprocess.run(
