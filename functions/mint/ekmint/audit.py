@@ -82,12 +82,8 @@ def timestamps(now: datetime, retention_days: int) -> dict[str, Any]:
     }
 
 
-def digest(record: AuditRecord) -> str:
-    """A hash of the whole record: two writes of the same record have the same digest."""
-    return _digest(record.model_dump(exclude_none=True))
-
-
 def _digest(fields: dict[str, Any]) -> str:
+    """A hash of the whole record: two writes of the same record have the same digest."""
     canonical = json.dumps(fields, sort_keys=True)
     return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()[:32]
 
