@@ -18,12 +18,7 @@ from collections.abc import Mapping
 
 from aws_lambda_powertools.utilities.parameters import SecretsProvider
 
-
-def _header(headers: Mapping[str, str], name: str) -> str | None:
-    for key, value in headers.items():
-        if key.lower() == name:
-            return value
-    return None
+from .request import header
 
 
 def parse_viewer_ip(header: str, value: str) -> str | None:
@@ -60,10 +55,10 @@ class TrustedEdge:
 
     def viewer_ip(self, headers: Mapping[str, str]) -> tuple[str | None, str]:
         """(the viewer's IP or None, why): None when the headers prove nothing."""
-        claimed = _header(headers, self.viewer_ip_header)
+        claimed = header(headers, self.viewer_ip_header)
         if claimed is None:
             return None, "no viewer header"
-        presented = _header(headers, self.secret_header)
+        presented = header(headers, self.secret_header)
         if not presented:
             return None, "viewer header without the edge secret"
         secret = self._provider.get(self._secret_id, max_age=self._max_age_s)

@@ -37,12 +37,19 @@ class Incoming:
     headers: Mapping[str, str] = field(default_factory=dict, repr=False)
 
 
-def _header(headers: Mapping[str, str], name: str) -> str | None:
+def header(headers: Mapping[str, str], name: str) -> str | None:
+    """A header's value by its lowercase name, whole."""
     # API Gateway lowercases header names in 2.0 events; tests and other gateways may not.
     for key, value in headers.items():
         if key.lower() == name:
-            return value[:MAX_HEADER_ECHO_CHARS] if name != "content-type" else value
+            return value
     return None
+
+
+def _echoed(headers: Mapping[str, str], name: str) -> str | None:
+    # What the audit record repeats of a caller's header is bounded.
+    value = header(headers, name)
+    return value[:MAX_HEADER_ECHO_CHARS] if value is not None else None
 
 
 def from_event(event: Mapping[str, Any], fallback_request_id: str) -> Incoming:
@@ -64,10 +71,10 @@ def from_event(event: Mapping[str, Any], fallback_request_id: str) -> Incoming:
         request_id=str(context.get("requestId") or fallback_request_id),
         body=body,
         body_error=body_error,
-        content_type=_header(headers, "content-type"),
-        origin=_header(headers, "origin"),
+        content_type=header(headers, "content-type"),
+        origin=_echoed(headers, "origin"),
         source_ip=http.get("sourceIp"),
-        user_agent=_header(headers, "user-agent"),
+        user_agent=_echoed(headers, "user-agent"),
         jwt_sub=str(sub) if sub else None,
         query=dict(event.get("queryStringParameters") or {}),
         headers=dict(headers),
